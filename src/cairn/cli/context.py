@@ -1,0 +1,62 @@
+"""Shared CLI state: workspace, engine, console, output mode."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from cairn.engines.duckdb_engine import DuckDBEngine
+from cairn.lake.catalog import Catalog
+from cairn.outputs.tables import to_jsonable
+from cairn.workspace import Workspace
+
+
+@dataclass
+class AppState:
+    """Options given before the command, and lazily opened resources."""
+
+    workspace_path: Path | None = None
+    config_path: Path | None = None
+    json: bool = False
+    quiet: bool = False
+    console: Console = field(default_factory=lambda: Console(stderr=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True))
+    _ws: Workspace | None = None
+    _engine: DuckDBEngine | None = None
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace (opened and created on first use)."""
+        if self._ws is None:
+            self._ws = Workspace.open(self.workspace_path, self.config_path)
+        return self._ws
+
+    @property
+    def engine(self) -> DuckDBEngine:
+        """The catalog engine of the workspace."""
+        if self._engine is None:
+            ws = self.workspace
+            cfg = ws.config.ingest
+            self._engine = DuckDBEngine(
+                ws.catalog_path,
+                threads=cfg.threads or None,
+                memory_limit=cfg.memory_limit or None,
+                temp_directory=ws.root / "tmp",
+            )
+            Catalog(self._engine, ws.lake)
+        return self._engine
+
+    def emit_json(self, data: Any) -> None:
+        """Print machine-readable output."""
+        sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        """Release the engine."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None

@@ -1,0 +1,257 @@
+"""The ``cairn`` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from cairn import __version__
+from cairn.cli.context import AppState
+from cairn.errors import CairnError
+from cairn.lake.catalog import Catalog, all_specs
+from cairn.lake.ingest import Ingestor, RunSummary
+from cairn.outputs.tables import FORMATS, render
+
+app = typer.Typer(
+    name="cairn",
+    help="Enrich AWS security logs and findings: ingest, query, enrich, detect, triage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _state(ctx: typer.Context) -> AppState:
+    return ctx.obj  # type: ignore[no-any-return]
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", envvar="CAIRN_WORKSPACE",
+                                                   help="Workspace folder (default: user data dir).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", envvar="CAIRN_CONFIG",
+                                                help="Settings file (default: <workspace>/cairn.toml).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """cairn: security log enrichment for AWS."""
+    ctx.obj = AppState(workspace_path=workspace, config_path=config, json=json_out, quiet=quiet)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the workspace (catalog, lake folders, default cairn.toml)."""
+    st = _state(ctx)
+    ws = st.workspace
+    Catalog(st.engine, ws.lake).refresh_views()
+    if st.json:
+        st.emit_json({"workspace": str(ws.root), "config": str(ws.root / "cairn.toml")})
+    else:
+        st.console.print(f"workspace ready at [bold]{ws.root}[/bold]")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or s3://bucket/prefix URLs.")],
+    source: Annotated[str, typer.Option("--source", "-s",
+                                       help="auto|cloudtrail|vpcflow|route53|guardduty|securityhub|json")] = "auto",
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (and load nothing) if any record is quarantined.")] = False,
+) -> None:
+    """Load logs and findings into the lake (deduplicated, with a quarantine for bad records)."""
+    st = _state(ctx)
+    summary = run_ingest(st, paths, source=source, strict=strict or None)
+    print_summary(st, summary)
+
+
+def run_ingest(st: AppState, paths: list[str], *, source: str = "auto", strict: bool | None = None) -> RunSummary:
+    """Run an ingest with a progress bar (unless --json/--quiet)."""
+    total = _local_size(paths)
+    show = not (st.json or st.quiet) and sys.stderr.isatty()
+    with Progress(
+        TextColumn("[bold]ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=st.err, disable=not show, transient=True,
+    ) as bar:
+        task = bar.add_task("ingest", total=total or None)
+        ing = Ingestor(st.workspace, st.engine, source=source, strict=strict,
+                       progress=lambda what, n: bar.advance(task, n))
+        return ing.run(paths)
+
+
+def _local_size(paths: list[str]) -> int:
+    total = 0
+    for p in paths:
+        if p.startswith("s3://"):
+            return 0
+        pp = Path(p)
+        if pp.is_file():
+            total += pp.stat().st_size
+        elif pp.is_dir():
+            total += sum(f.stat().st_size for f in pp.rglob("*") if f.is_file())
+    return total
+
+
+def print_summary(st: AppState, s: RunSummary) -> None:
+    """Show a run summary."""
+    if st.json:
+        st.emit_json(s.to_dict())
+        return
+    t = Table(title=f"ingest run {s.run_id}", show_header=True)
+    for col in ("table", "read", "loaded", "duplicates", "quarantined"):
+        t.add_column(col, justify="right" if col != "table" else "left")
+    for name, c in sorted(s.tables.items()):
+        t.add_row(name, f"{c.read:,}", f"{c.loaded:,}", f"{c.duplicates:,}", f"{c.quarantined:,}")
+    unrouted = s.quarantined - sum(c.quarantined for c in s.tables.values())
+    if unrouted:
+        t.add_row("(unreadable input)", f"{unrouted:,}", "0", "0", f"{unrouted:,}")
+    t.add_row("[bold]total", f"[bold]{s.records_read:,}", f"[bold]{s.loaded:,}", f"[bold]{s.duplicates:,}",
+              f"[bold]{s.quarantined:,}")
+    st.console.print(t)
+    skipped = ", ".join(f"{n} {k}" for k, n in s.skipped.items()) or "none"
+    ok = "[green]balanced[/green]" if s.balanced else "[red]NOT balanced[/red]"
+    st.console.print(
+        f"files {s.files:,} ({s.bytes_read / 1e6:,.1f} MB), skipped: {skipped}; "
+        f"read = loaded + duplicates + quarantined: {ok}; {s.seconds:.2f}s"
+    )
+    if s.reasons:
+        st.console.print("quarantine reasons: " + "; ".join(f"{k} ×{n}" for k, n in s.reasons.items()))
+        st.console.print("see them with: cairn query \"SELECT origin, locator, reason FROM quarantine\"")
+
+
+@app.command()
+def tables(
+    ctx: typer.Context,
+    schema: Annotated[str | None, typer.Option("--schema", help="Show the columns of this table.")] = None,
+) -> None:
+    """List the lake's tables with row counts and time ranges."""
+    st = _state(ctx)
+    cat = Catalog(st.engine, st.workspace.lake)
+    specs = all_specs()
+    if schema:
+        if schema not in specs:
+            raise CairnError(f"unknown table {schema!r}; tables are {', '.join(specs)}")
+        spec = specs[schema]
+        if st.json:
+            st.emit_json([{"name": c.name, "type": c.type, "doc": c.doc} for c in spec.columns])
+            return
+        t = Table(title=f"{spec.name}: {spec.doc}")
+        for col in ("column", "type", "meaning"):
+            t.add_column(col)
+        for c in spec.columns:
+            t.add_row(c.name, c.type, c.doc)
+        st.console.print(t)
+        return
+    stats = cat.table_stats()
+    if st.json:
+        st.emit_json([
+            {"table": n, "files": f, "rows": r, "first": lo, "last": hi,
+             "ocsf_class_uid": specs[n].ocsf_class_uid, "doc": specs[n].doc}
+            for n, f, r, lo, hi in stats
+        ])
+        return
+    t = Table(title=f"lake at {st.workspace.root}")
+    for col in ("table", "rows", "files", "first event", "last event", "OCSF class"):
+        t.add_column(col, justify="right" if col in ("rows", "files") else "left")
+    for n, f, r, lo, hi in stats:
+        spec = specs[n]
+        ocsf = f"{spec.ocsf_class_uid} {spec.ocsf_class_name}" if spec.ocsf_class_uid else ""
+        t.add_row(n, f"{r:,}", f"{f:,}", _ts(lo), _ts(hi), ocsf)
+    st.console.print(t)
+
+
+def _ts(v: object) -> str:
+    return v.strftime("%Y-%m-%d %H:%M:%S") if hasattr(v, "strftime") else ""
+
+
+@app.command()
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="SQL over the lake's tables (or - to read it from stdin).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table|csv|json|jsonl|parquet")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Show at most this many rows (table format).")] = None,
+) -> None:
+    """Run SQL over the lake (DuckDB dialect, portable SQL recommended)."""
+    st = _state(ctx)
+    if sql == "-":
+        sql = sys.stdin.read()
+    if st.json and fmt == "table":
+        fmt = "json"
+    if fmt not in FORMATS:
+        raise CairnError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    table = st.engine.arrow(sql)
+    if limit is not None and fmt == "table":
+        table = table.slice(0, limit)
+    render(table, fmt, output, console=st.console)
+    if output and not st.json:
+        st.err.print(f"wrote {table.num_rows:,} rows to {output}")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    keep: Annotated[bool, typer.Option("--keep/--fresh", help="Keep the demo workspace's previous data.")] = False,
+) -> None:
+    """Run the pipeline on the bundled real samples and print a report."""
+    from cairn.demo import run_demo
+
+    run_demo(_state(ctx), fresh=not keep)
+
+
+config_app = typer.Typer(help="Show settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective settings."""
+    from dataclasses import asdict
+
+    st = _state(ctx)
+    cfg = st.workspace.config
+    data = {"source": str(cfg.source) if cfg.source else None, "ingest": asdict(cfg.ingest),
+            "sources": {"vpcflow": asdict(cfg.vpcflow)}, "aws": asdict(cfg.aws), **cfg.extra}
+    if st.json:
+        st.emit_json(data)
+    else:
+        import json
+
+        st.console.print(Panel(json.dumps(data, indent=2, default=str), title="cairn settings"))
+
+
+def run() -> None:
+    """Console-script entry point with cairn's error handling and exit codes."""
+    try:
+        app(standalone_mode=False)
+    except CairnError as exc:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and friends
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise

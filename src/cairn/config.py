@@ -1,0 +1,141 @@
+"""Typed settings loaded from one TOML file.
+
+The file lives in the workspace (``<workspace>/cairn.toml``) or is given with
+``--config``. Every key is optional; ``docs/config.md`` documents them all and
+``cairn config show`` prints the effective values. Later stages add their own
+sections (``[intel]``, ``[rules]``, ``[actions]``, ``[providers]``); unknown
+sections are kept in :attr:`Config.extra` for them, unknown keys inside known
+sections are an error so that typos do not pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from cairn.errors import ConfigError
+
+CONFIG_FILE = "cairn.toml"
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """``[ingest]``: how files are read and written."""
+
+    batch_files: int = 64
+    """Files read by the engine in one batch."""
+    batch_bytes: int = 256 * 1024 * 1024
+    """Upper bound of decompressed bytes in one batch."""
+    strict: bool = False
+    """Fail the run when any record is quarantined."""
+    compression: str = "zstd"
+    """Parquet compression codec for the lake."""
+    threads: int = 0
+    """Engine threads; 0 means one per core."""
+    memory_limit: str = ""
+    """Engine memory limit such as '4GB'; empty means the engine default."""
+
+
+@dataclass(frozen=True)
+class VpcFlowSettings:
+    """``[sources.vpcflow]``: flow log settings."""
+
+    default_format: str = (
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol "
+        "packets bytes start end action log-status"
+    )
+    """Field order for files without a header line (CloudWatch Logs exports)."""
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """``[aws]``: how boto3 clients are made (credentials come from the usual chain)."""
+
+    profile: str = ""
+    region: str = ""
+    endpoint_url: str = ""
+    """Override the endpoint (a local S3-compatible server, for example)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings. Built by :func:`load_config`; immutable."""
+
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    vpcflow: VpcFlowSettings = field(default_factory=VpcFlowSettings)
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    extra: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+    """The file these settings came from, if any."""
+
+
+def load_config(path: Path | None) -> Config:
+    """Read ``path`` (or return defaults when it is None or does not exist)."""
+    if path is None or not path.exists():
+        return _apply_env(Config(source=None))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    sources = data.pop("sources", {}) or {}
+    cfg = Config(
+        ingest=_section(IngestSettings, data.pop("ingest", {}), path, "ingest"),
+        vpcflow=_section(VpcFlowSettings, sources.pop("vpcflow", {}), path, "sources.vpcflow"),
+        aws=_section(AwsSettings, data.pop("aws", {}), path, "aws"),
+        extra={**data, **({"sources": sources} if sources else {})},
+        source=path,
+    )
+    return _apply_env(cfg)
+
+
+def _section(cls: type, values: Any, path: Path, name: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key(s) in [{name}]: {', '.join(unknown)}; "
+            f"valid keys are {', '.join(sorted(known))}"
+        )
+    for key, value in values.items():
+        default = getattr(cls(), key)
+        if not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(default, bool):
+            raise ConfigError(
+                f"{path}: [{name}] {key} must be {type(default).__name__}, got {value!r}"
+            )
+    return cls(**values)
+
+
+def _apply_env(cfg: Config) -> Config:
+    """Environment overrides for AWS endpoint settings (handy in CI and tests)."""
+    endpoint = os.environ.get("CAIRN_AWS_ENDPOINT_URL")
+    if endpoint:
+        aws = AwsSettings(profile=cfg.aws.profile, region=cfg.aws.region, endpoint_url=endpoint)
+        return Config(ingest=cfg.ingest, vpcflow=cfg.vpcflow, aws=aws, extra=cfg.extra, source=cfg.source)
+    return cfg
+
+
+DEFAULT_CONFIG_TEXT = """\
+# cairn settings. Every key is optional; see docs/config.md.
+
+[ingest]
+# batch_files = 64          # files read by the engine in one batch
+# batch_bytes = 268435456   # max decompressed bytes per batch
+# strict = false            # any quarantined record fails the run
+# compression = "zstd"      # Parquet codec of the lake
+# threads = 0               # engine threads, 0 = one per core
+# memory_limit = ""         # e.g. "4GB"
+
+[sources.vpcflow]
+# Field order for flow log files without a header line (CloudWatch Logs exports).
+# default_format = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+
+[aws]
+# profile = ""
+# region = ""
+# endpoint_url = ""         # e.g. a local S3-compatible server
+"""

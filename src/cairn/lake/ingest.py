@@ -1,0 +1,615 @@
+"""Ingest: inputs -> items -> records -> typed rows -> lake, with full accounting.
+
+One run is one transaction on the catalog. Parquet files are staged under
+``staging/<run>/`` and moved into the lake just before the commit that lists
+them; a run that dies leaves only unlisted files, which the next writer sweeps.
+Every record read ends up loaded, a duplicate, or in the quarantine, and the
+summary checks ``read == loaded + duplicates + quarantined``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cairn.config import Config
+from cairn.engines.duckdb_engine import DuckDBEngine
+from cairn.errors import EngineError, InputError, StrictModeError
+from cairn.lake.addresses import ip_map
+from cairn.lake.catalog import Catalog
+from cairn.lake.schema import OBSERVABLES, QUARANTINE, TableSpec
+from cairn.sources import get_source
+from cairn.sources import s3 as s3io
+from cairn.sources.base import Sniff, Source
+from cairn.sources.detect import detect, is_json_lines, sniff
+from cairn.sources.files import InputFile, read_all, walk_local
+from cairn.sources.framing import (
+    ITEMS_SCHEMA,
+    Rejected,
+    document_items_sql,
+    items_table,
+    line_items,
+    salvage_document,
+)
+from cairn.workspace import Workspace
+
+MAX_OBJECT_SIZE = 1 << 30
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("quarantine_uid", pa.string()),
+        ("quarantined_at", pa.timestamp("us", tz="UTC")),
+        ("source", pa.string()),
+        ("origin", pa.string()),
+        ("locator", pa.string()),
+        ("reason", pa.string()),
+        ("raw", pa.binary()),
+        ("ingest_run", pa.string()),
+    ]
+)
+
+
+@dataclass
+class TableCounts:
+    """Per-table accounting."""
+
+    read: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class RunSummary:
+    """What one ingest run did."""
+
+    run_id: str
+    files: int = 0
+    files_skipped: int = 0
+    bytes_read: int = 0
+    records_read: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    quarantined_new: int = 0
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    committed: bool = False
+
+    @property
+    def balanced(self) -> bool:
+        """read == loaded + duplicates + quarantined."""
+        return self.records_read == self.loaded + self.duplicates + self.quarantined
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        d = asdict(self)
+        d["balanced"] = self.balanced
+        return d
+
+
+ProgressFn = Callable[[str, int], None]
+
+
+@dataclass
+class _Planned:
+    file: InputFile
+    source: Source
+    lines: bool
+    size: int
+
+
+class _Batch:
+    """The staging tables and rejects of one batch (implements FrameContext)."""
+
+    def __init__(self, engine: DuckDBEngine, config: Config, source: Source) -> None:
+        self.engine = engine
+        self.config = config
+        self.source = source
+        self.rejected: list[Rejected] = []
+        engine.execute(
+            "CREATE OR REPLACE TEMP TABLE _items "
+            "(origin VARCHAR, locator VARCHAR, item VARCHAR, header VARCHAR)"
+        )
+
+    def add_items(self, rows: Sequence[tuple[str, str, str, str | None]]) -> None:
+        if not rows:
+            return
+        table = items_table(list(rows))
+        self.engine.register("_items_in", table)
+        try:
+            self.engine.execute("INSERT INTO _items SELECT * FROM _items_in")
+        finally:
+            self.engine.unregister("_items_in")
+
+    def add_items_sql(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self.engine.execute(f"INSERT INTO _items SELECT * FROM ({sql})", params)
+
+    def reject(self, rejected: Rejected) -> None:
+        self.rejected.append(rejected)
+
+
+class Ingestor:
+    """Loads inputs into a workspace's lake."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        engine: DuckDBEngine,
+        *,
+        source: str = "auto",
+        strict: bool | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.ws = workspace
+        self.engine = engine
+        self.catalog = Catalog(engine, workspace.lake)
+        self.forced = None if source in ("auto", "", None) else get_source(source)
+        cfg = workspace.config.ingest
+        self.strict = cfg.strict if strict is None else strict
+        self.progress = progress or (lambda what, n: None)
+        self._s3: Any = None
+
+    # -- planning -----------------------------------------------------------------
+
+    def _inputs(self, targets: Iterable[str], run_dir: Path) -> Iterable[InputFile | Rejected | str]:
+        for target in targets:
+            if target.startswith("s3://"):
+                if self._s3 is None:
+                    self._s3 = s3io.client(self.ws.config.aws)
+                for obj in s3io.list_objects(self._s3, target):
+                    skip = self.forced.skip_file(obj.origin, None) if self.forced else _digest_key(obj.origin)
+                    if skip:
+                        yield f"skip:{skip}"
+                        continue
+                    path = s3io.download(self._s3, obj, run_dir / "s3")
+                    yield InputFile(obj.origin, path, obj.size)
+            else:
+                for f in walk_local(target):
+                    yield InputFile(str(Path(f.origin).resolve()), f.path, f.size)
+
+    def _plan(self, f: InputFile, summary: RunSummary) -> _Planned | Rejected | None:
+        if f.size == 0:
+            summary.files_skipped += 1
+            summary.skipped["empty file"] = summary.skipped.get("empty file", 0) + 1
+            return None
+        s = sniff(f)
+        if not s.head.strip():
+            summary.files_skipped += 1
+            summary.skipped["empty file"] = summary.skipped.get("empty file", 0) + 1
+            return None
+        source = self.forced or detect(s)
+        skip = (source.skip_file(f.origin, s) if source else None) or _digest_sniff(f.origin, s)
+        if skip:
+            summary.files_skipped += 1
+            summary.skipped[skip] = summary.skipped.get(skip, 0) + 1
+            return None
+        if source is None:
+            raw = f.path.read_bytes()
+            return Rejected(
+                f.origin,
+                "file",
+                "cannot tell which source this is (not CloudTrail, VPC Flow, Route 53, GuardDuty "
+                "or Security Hub); pass --source",
+                raw,
+            )
+        lines = source.framing == "json" and is_json_lines(s)
+        return _Planned(f, source, lines, f.size)
+
+    # -- the run ------------------------------------------------------------------
+
+    def run(self, targets: Sequence[str]) -> RunSummary:
+        """Ingest every input under ``targets`` in one run."""
+        started = time.monotonic()
+        run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+        summary = RunSummary(run_id=run_id)
+        with self.ws.writer_lock():
+            self.catalog.sweep(self.ws.staging)
+            run_dir = self.ws.staging / run_id
+            run_dir.mkdir(parents=True)
+            self.engine.execute(
+                "CREATE OR REPLACE TEMP TABLE _run_keys (table_name VARCHAR, key_hash UHUGEINT)"
+            )
+            try:
+                self._run(targets, run_dir, summary)
+                self._finish(run_dir, summary, started)
+            finally:
+                _rmtree(run_dir)
+                self.engine.execute("DROP TABLE IF EXISTS _run_keys")
+        return summary
+
+    def _run(self, targets: Sequence[str], run_dir: Path, summary: RunSummary) -> None:
+        cfg = self.ws.config.ingest
+        pending: dict[tuple[str, bool], list[_Planned]] = {}
+        pending_bytes: dict[tuple[str, bool], int] = {}
+        self._quarantine: list[Rejected | tuple[str, Rejected]] = []
+        self._batch_no = 0
+        for item in self._inputs(targets, run_dir):
+            if isinstance(item, str):
+                summary.files_skipped += 1
+                reason = item.removeprefix("skip:")
+                summary.skipped[reason] = summary.skipped.get(reason, 0) + 1
+                continue
+            if item.size < 0:
+                summary.files_skipped += 1
+                summary.skipped["documentation file"] = summary.skipped.get("documentation file", 0) + 1
+                continue
+            summary.files += 1
+            summary.bytes_read += item.size
+            planned = self._plan(item, summary)
+            self.progress("file", item.size)
+            if planned is None:
+                continue
+            if isinstance(planned, Rejected):
+                self._add_quarantine(summary, "unknown", [planned])
+                continue
+            key = (planned.source.name, planned.lines)
+            pending.setdefault(key, []).append(planned)
+            pending_bytes[key] = pending_bytes.get(key, 0) + planned.size
+            summary.sources[planned.source.name] = summary.sources.get(planned.source.name, 0) + 1
+            if len(pending[key]) >= cfg.batch_files or pending_bytes[key] >= cfg.batch_bytes:
+                self._batch(pending.pop(key), run_dir, summary)
+                pending_bytes.pop(key)
+        for batch in pending.values():
+            self._batch(batch, run_dir, summary)
+
+    def _batch(self, planned: list[_Planned], run_dir: Path, summary: RunSummary) -> None:
+        source = planned[0].source
+        self._batch_no += 1
+        batch = _Batch(self.engine, self.ws.config, source)
+        files = [p.file for p in planned]
+        if source.framing == "custom":
+            assert source.frame is not None
+            source.frame(batch, files)
+        elif planned[0].lines:
+            for f in files:
+                data, damage = read_all(f.path)
+                rows, rejected = line_items(f.origin, data)
+                batch.add_items(rows)
+                batch.rejected.extend(rejected)
+                if damage:
+                    batch.reject(Rejected(f.origin, f"byte {len(data)}", damage, b""))
+        else:
+            self._frame_documents(batch, files)
+        self._process(batch, source, run_dir, summary)
+
+    def _frame_documents(self, batch: _Batch, files: list[InputFile]) -> None:
+        sql = document_items_sql(MAX_OBJECT_SIZE)
+        try:
+            self._with_paths(files, lambda: batch.add_items_sql(sql))
+            return
+        except EngineError:
+            pass
+        for f in files:
+            try:
+                self._with_paths([f], lambda: batch.add_items_sql(sql))
+            except EngineError:
+                data, damage = read_all(f.path)
+                rows, rejected = salvage_document(f.origin, data, damage)
+                batch.add_items(rows)
+                batch.rejected.extend(rejected)
+
+    def _with_paths(self, files: list[InputFile], fn: Callable[[], None]) -> None:
+        paths = pa.table(
+            {"path": [str(f.path) for f in files], "origin": [f.origin for f in files]}
+        )
+        self.engine.register("_paths_in", paths)
+        try:
+            self.engine.execute("CREATE OR REPLACE TEMP TABLE _paths AS SELECT * FROM _paths_in")
+            fn()
+        finally:
+            self.engine.unregister("_paths_in")
+
+    def _process(self, batch: _Batch, source: Source, run_dir: Path, summary: RunSummary) -> None:
+        e = self.engine
+        e.execute(f"CREATE OR REPLACE TEMP TABLE _records_all AS SELECT * FROM ({source.records_sql})")
+        self._add_quarantine(summary, source.name, batch.rejected)
+        bad = e.rows("SELECT origin, locator, error, raw FROM _records_all WHERE error IS NOT NULL")
+        self._add_quarantine(
+            summary,
+            source.name,
+            [Rejected(o, loc, _explain(err, raw), raw.encode("utf-8", "surrogateescape")) for o, loc, err, raw in bad],
+        )
+        for spec in source.tables:
+            n = e.scalar(
+                "SELECT count(*) FROM _records_all WHERE route = ? AND error IS NULL", [spec.name]
+            )
+            if n:
+                self._load_table(source, spec, run_dir, summary)
+        e.execute("DROP TABLE IF EXISTS _records_all")
+        e.execute("DROP TABLE IF EXISTS _items")
+
+    def _load_table(self, source: Source, spec: TableSpec, run_dir: Path, summary: RunSummary) -> None:
+        e = self.engine
+        counts = summary.tables.setdefault(spec.name, TableCounts())
+        typed = source.typed_sql[spec.name]
+        e.execute(
+            "CREATE OR REPLACE TEMP TABLE _typed AS "
+            "WITH _records AS (SELECT origin, locator, raw FROM _records_all "
+            f"WHERE route = ? AND error IS NULL) SELECT * FROM ({typed})",
+            [spec.name],
+        )
+        # Address columns: classify distinct values once, join back.
+        ip_cols = source.ip_columns.get(spec.name, ())
+        selects: dict[str, str] = {}
+        joins = []
+        for i, ipc in enumerate(ip_cols):
+            values = [r[0] for r in e.rows(f"SELECT DISTINCT {ipc.text_column} FROM _typed")]
+            e.register(f"_ipmap{i}", ip_map(values))
+            joins.append(f"LEFT JOIN _ipmap{i} m{i} ON m{i}.value = t.{ipc.text_column}")
+            selects[ipc.out] = f"m{i}.ip"
+            selects[f"{ipc.out}_bin"] = f"m{i}.ip_bin"
+            if ipc.kind:
+                selects[f"{ipc.out}_kind"] = f"coalesce(m{i}.kind, 'empty')"
+            if ipc.domain_out:
+                selects[ipc.domain_out] = f"m{i}.domain"
+        cols = ", ".join(
+            f"CAST({selects.get(c.name, 't.' + c.name)} AS {c.type}) AS {c.name}"
+            for c in spec.columns
+            if c.name != "ingest_run"
+        )
+        e.execute(
+            f"CREATE OR REPLACE TEMP TABLE _final AS SELECT {cols}, ? AS ingest_run, t._reject, "
+            f"md5_number(? || t.{spec.key_column}) AS _k FROM _typed t {' '.join(joins)}",
+            [summary.run_id, spec.name + "\x1f"],
+        )
+        for i in range(len(ip_cols)):
+            e.unregister(f"_ipmap{i}")
+        total = e.scalar("SELECT count(*) FROM _final")
+        rejects = e.rows("SELECT origin, locator, _reject, raw FROM _final WHERE _reject IS NOT NULL")
+        self._add_quarantine(
+            summary,
+            source.name,
+            [Rejected(o, loc, why, raw.encode()) for o, loc, why, raw in rejects],
+            table=spec.name,
+        )
+        e.execute(
+            "CREATE OR REPLACE TEMP TABLE _new AS SELECT * EXCLUDE (_reject, _rn) FROM ("
+            "  SELECT *, row_number() OVER (PARTITION BY _k ORDER BY origin, locator) AS _rn"
+            "  FROM _final WHERE _reject IS NULL) f "
+            "WHERE _rn = 1 AND NOT EXISTS (SELECT 1 FROM _cairn_keys k "
+            "  WHERE k.table_name = ? AND k.key_hash = f._k) "
+            "AND NOT EXISTS (SELECT 1 FROM _run_keys k WHERE k.table_name = ? AND k.key_hash = f._k)",
+            [spec.name, spec.name],
+        )
+        new = e.scalar("SELECT count(*) FROM _new")
+        valid = total - len(rejects)
+        counts.read += total
+        counts.loaded += new
+        counts.duplicates += valid - new
+        summary.records_read += total
+        summary.loaded += new
+        summary.duplicates += valid - new
+        if new:
+            e.execute("INSERT INTO _run_keys SELECT ?, _k FROM _new", [spec.name])
+            self._write(spec, run_dir)
+            self._write_observables(source, spec, run_dir)
+        for t in ("_typed", "_final", "_new"):
+            e.execute(f"DROP TABLE IF EXISTS {t}")
+
+    def _write(self, spec: TableSpec, run_dir: Path) -> None:
+        cols = ", ".join(spec.file_columns() + [spec.partition_column])
+        order = ", ".join(spec.sort_columns)
+        target = run_dir / "lake" / spec.name
+        target.mkdir(parents=True, exist_ok=True)
+        self.engine.execute(
+            f"COPY (SELECT {cols} FROM _new ORDER BY {order}) TO '{_sql_path(target)}' "
+            f"(FORMAT parquet, PARTITION_BY ({spec.partition_column}), "
+            f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', "
+            f"COMPRESSION {self.ws.config.ingest.compression}, OVERWRITE_OR_IGNORE true)"
+        )
+
+    def _write_observables(self, source: Source, spec: TableSpec, run_dir: Path) -> None:
+        specs = source.observables.get(spec.name, ())
+        if not specs:
+            return
+        parts = []
+        for o in specs:
+            value = f"unnest({o.expr})" if o.is_list else o.expr
+            bin_expr = o.bin_expr or "CAST(NULL AS BLOB)"
+            parts.append(
+                f"SELECT event_uid, event_time, event_date, '{o.field}' AS field, "
+                f"'{o.type}' AS type, {value} AS value, {bin_expr} AS ip_bin FROM _new"
+                + (f" WHERE {o.expr} IS NOT NULL" if not o.is_list else "")
+            )
+        union = " UNION ALL ".join(parts)
+        target = run_dir / "lake" / OBSERVABLES.name
+        target.mkdir(parents=True, exist_ok=True)
+        self.engine.execute(
+            f"COPY (SELECT event_uid, '{spec.name}' AS source, event_time, event_date, field, type, "
+            f"value, ip_bin FROM ({union}) WHERE value IS NOT NULL AND value <> '' "
+            f"ORDER BY type, value) TO '{_sql_path(target)}' "
+            f"(FORMAT parquet, PARTITION_BY (source, event_date), "
+            f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', "
+            f"COMPRESSION {self.ws.config.ingest.compression}, OVERWRITE_OR_IGNORE true)"
+        )
+
+    # -- quarantine ---------------------------------------------------------------
+
+    def _add_quarantine(
+        self, summary: RunSummary, source: str, rejected: Sequence[Rejected], table: str | None = None
+    ) -> None:
+        if not rejected:
+            return
+        for r in rejected:
+            self._quarantine.append((source, r))
+            summary.reasons[_reason_key(r.reason)] = summary.reasons.get(_reason_key(r.reason), 0) + 1
+        summary.quarantined += len(rejected)
+        if table is None:
+            summary.records_read += len(rejected)
+        else:
+            summary.tables.setdefault(table, TableCounts()).quarantined += len(rejected)
+
+    def _write_quarantine(self, run_dir: Path, summary: RunSummary) -> None:
+        if not self._quarantine:
+            return
+        now = datetime.now(UTC)
+        rows: dict[str, tuple[str, Rejected]] = {}
+        for source, r in self._quarantine:  # type: ignore[misc]
+            uid = hashlib.sha256(
+                b"\x1f".join([r.origin.encode(), r.locator.encode(), r.raw])
+            ).hexdigest()
+            rows.setdefault(uid, (source, r))
+        uids = pa.table({"uid": list(rows)})
+        self.engine.register("_q_uids", uids)
+        try:
+            existing = {
+                r[0]
+                for r in self.engine.rows(
+                    "SELECT u.uid FROM _q_uids u JOIN _cairn_keys k ON k.table_name = 'quarantine' "
+                    "AND k.key_hash = md5_number(u.uid)"
+                )
+            }
+        finally:
+            self.engine.unregister("_q_uids")
+        fresh = {u: v for u, v in rows.items() if u not in existing}
+        summary.quarantined_new = len(fresh)
+        if not fresh:
+            return
+        table = pa.table(
+            {
+                "quarantine_uid": list(fresh),
+                "quarantined_at": [now] * len(fresh),
+                "source": [s for s, _ in fresh.values()],
+                "origin": [r.origin for _, r in fresh.values()],
+                "locator": [r.locator for _, r in fresh.values()],
+                "reason": [r.reason for _, r in fresh.values()],
+                "raw": [r.raw for _, r in fresh.values()],
+                "ingest_run": [summary.run_id] * len(fresh),
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+        out = run_dir / "lake" / QUARANTINE.name / f"event_date={now.date().isoformat()}"
+        out.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out / f"part-{summary.run_id}.parquet", compression="zstd")
+        self.engine.register("_q_new", pa.table({"uid": list(fresh)}))
+        try:
+            self.engine.execute(
+                "INSERT INTO _run_keys SELECT 'quarantine', md5_number(uid) FROM _q_new"
+            )
+        finally:
+            self.engine.unregister("_q_new")
+
+    # -- commit -------------------------------------------------------------------
+
+    def _finish(self, run_dir: Path, summary: RunSummary, started: float) -> None:
+        self._write_quarantine(run_dir, summary)
+        if self.strict and summary.quarantined:
+            first = [
+                f"{r.origin}:{r.locator}: {r.reason}" for _, r in self._quarantine[:5]  # type: ignore[misc]
+            ]
+            raise StrictModeError(
+                f"--strict: {summary.quarantined} record(s) would be quarantined; nothing was "
+                "loaded. First: " + "; ".join(first)
+            )
+        if not summary.balanced:  # a bug, never bad input
+            raise InputError(
+                f"accounting mismatch: read {summary.records_read} != loaded {summary.loaded} + "
+                f"duplicates {summary.duplicates} + quarantined {summary.quarantined}"
+            )
+        staged_root = run_dir / "lake"
+        touched: set[str] = set()
+        with self.engine.transaction():
+            self._commit(staged_root, summary, touched, started)
+
+    def _commit(self, staged_root: Path, summary: RunSummary, touched: set[str], started: float) -> None:
+        self.engine.execute("INSERT INTO _cairn_keys SELECT table_name, key_hash FROM _run_keys")
+        if staged_root.exists():
+            staged = sorted(staged_root.rglob("*.parquet"))
+            stats = self._file_stats(staged)
+            for path in staged:
+                rel = path.relative_to(staged_root)
+                table = rel.parts[0]
+                # Never overwrite: names carry the run id.
+                final_rel = rel.with_name(f"{summary.run_id}-{rel.name}")
+                dest = self.ws.lake / final_rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, dest)
+                rows, lo, hi = stats[str(path)]
+                part = "/".join(p for p in rel.parts[1:-1])
+                self.engine.execute(
+                    "INSERT INTO _cairn_files (table_name, path, partition_value, rows, min_time, "
+                    "max_time, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [table, final_rel.as_posix(), part, rows, lo, hi, summary.run_id],
+                )
+                touched.add(table)
+        self.catalog.refresh_views(touched or None) if touched else None
+        summary.seconds = round(time.monotonic() - started, 3)
+        summary.committed = True
+        self.engine.execute(
+            "INSERT INTO _cairn_runs VALUES (?, 'ingest', now() - to_microseconds(?::BIGINT), now(), 'committed', ?)",
+            [summary.run_id, int(summary.seconds * 1e6), json.dumps(summary.to_dict(), default=str)],
+        )
+
+    def _file_stats(self, paths: list[Path]) -> dict[str, tuple[int, Any, Any]]:
+        out: dict[str, tuple[int, Any, Any]] = {}
+        if not paths:
+            return out
+        for p in paths:
+            md = pq.read_metadata(p)
+            rows = md.num_rows
+            schema = md.schema.to_arrow_schema()
+            tcol = next(
+                (c for c in ("event_time", "quarantined_at") if c in schema.names), None
+            )
+            lo = hi = None
+            if tcol is not None:
+                idx = schema.names.index(tcol)
+                for g in range(md.num_row_groups):
+                    st = md.row_group(g).column(idx).statistics
+                    if st is not None and st.has_min_max:
+                        lo = st.min if lo is None or st.min < lo else lo
+                        hi = st.max if hi is None or st.max > hi else hi
+            out[str(p)] = (rows, lo, hi)
+        return out
+
+
+def _explain(error: str, raw: str) -> str:
+    if error == "invalid JSON":
+        try:
+            json.loads(raw)
+        except ValueError as exc:
+            return f"invalid JSON: {exc}"
+    return error
+
+
+def _reason_key(reason: str) -> str:
+    return reason.split(":")[0][:80]
+
+
+def _sql_path(p: Path) -> str:
+    return str(p).replace("'", "''")
+
+
+def _rmtree(p: Path) -> None:
+    import shutil
+
+    shutil.rmtree(p, ignore_errors=True)
+
+
+def _digest_key(origin: str) -> str | None:
+    from cairn.sources.cloudtrail import _skip
+
+    return _skip(origin, None)
+
+
+def _digest_sniff(origin: str, s: Sniff) -> str | None:
+    from cairn.sources.cloudtrail import _skip
+
+    return _skip(origin, s)
+
+
+__all__ = ["ITEMS_SCHEMA", "Ingestor", "RunSummary", "TableCounts"]

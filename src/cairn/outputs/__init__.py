@@ -1,0 +1,1 @@
+"""Outputs: rendering tables for people (terminal) and machines (CSV, JSON, Parquet)."""

@@ -1,0 +1,102 @@
+"""Writing Arrow tables as terminal tables, CSV, JSON lines, JSON or Parquet."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "csv", "json", "jsonl", "parquet")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Make Arrow/Python values JSON friendly (bytes as base64, times as ISO 8601)."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def rows_as_dicts(table: pa.Table) -> list[dict[str, Any]]:
+    """The rows of ``table`` as JSON-friendly dicts."""
+    return [{k: to_jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def render(table: pa.Table, fmt: str, out: Path | None = None, *, console: Console | None = None,
+           title: str | None = None, max_width: int = 60) -> None:
+    """Write ``table`` in ``fmt`` to ``out`` (a path) or standard output."""
+    if fmt == "parquet":
+        if out is None:
+            raise ValueError("parquet output needs -o/--output FILE")
+        pq.write_table(table, out)
+        return
+    if fmt == "csv":
+        flat = _flatten_for_csv(table)
+        if out:
+            pacsv.write_csv(flat, out)
+        else:
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(flat, sink)
+            sys.stdout.write(sink.getvalue().to_pybytes().decode())
+        return
+    if fmt in ("json", "jsonl"):
+        rows = rows_as_dicts(table)
+        fh: IO[str] = open(out, "w", encoding="utf-8") if out else sys.stdout
+        try:
+            if fmt == "json":
+                json.dump(rows, fh, indent=2, ensure_ascii=False)
+                fh.write("\n")
+            else:
+                for r in rows:
+                    fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        finally:
+            if out:
+                fh.close()
+        return
+    console = console or Console()
+    t = Table(title=title, show_lines=False)
+    for name in table.column_names:
+        t.add_column(name, overflow="fold", max_width=max_width)
+    for row in table.to_pylist():
+        t.add_row(*[_cell(v, max_width) for v in row.values()])
+    console.print(t)
+
+
+def _cell(v: Any, width: int) -> str:
+    if v is None:
+        return "[dim]∅[/dim]"
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S%z")
+    s = str(v) if not isinstance(v, list | dict) else json.dumps(to_jsonable(v))
+    s = s.replace("[", r"\[")
+    return s if len(s) <= width * 3 else s[: width * 3 - 1] + "…"
+
+
+def _flatten_for_csv(table: pa.Table) -> pa.Table:
+    cols = []
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_nested(col.type) or pa.types.is_binary(col.type):
+            vals = [None if v is None else (json.dumps(to_jsonable(v)) if not isinstance(v, bytes) else v.hex())
+                    for v in col.to_pylist()]
+            cols.append(pa.array(vals, pa.string()))
+        else:
+            cols.append(col)
+    return pa.table(cols, names=table.column_names)

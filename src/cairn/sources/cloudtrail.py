@@ -1,0 +1,316 @@
+"""AWS CloudTrail: trail files, exports, EventBridge events and LookupEvents output.
+
+Accepted shapes (all detected from content):
+``{"Records": [...]}`` trail files (.json / .json.gz, any S3 key layout incl.
+organisation trails), bare JSON arrays, one event per line (CloudWatch Logs,
+Logstash), EventBridge "AWS API Call via CloudTrail" envelopes, and
+LookupEvents output (``{"Events": [{"CloudTrailEvent": "<json string>"}]}``).
+Digest files are skipped and counted; Insights events go to
+``cloudtrail_insights``. Maps to OCSF API Activity (6003).
+"""
+
+from __future__ import annotations
+
+import re
+
+from cairn.lake.schema import PROVENANCE_COLUMNS, Column, TableSpec, common_columns
+from cairn.sources.base import IpColumn, Observable, Sniff, Source
+
+CLOUDTRAIL = TableSpec(
+    name="cloudtrail",
+    doc="CloudTrail management, data and network-activity events (OCSF API Activity 6003).",
+    ocsf_class_uid=6003,
+    ocsf_class_name="API Activity",
+    sort_columns=("event_time", "principal_arn"),
+    columns=common_columns(6003)
+    + (
+        Column("activity_id", "INTEGER", "OCSF activity: 1 Create, 2 Read, 3 Update, 4 Delete, 99 Other"),
+        Column("status", "VARCHAR", "'success' or 'failure' (errorCode set)"),
+        Column("event_version", "VARCHAR", "eventVersion"),
+        Column("event_source", "VARCHAR", "eventSource, e.g. iam.amazonaws.com"),
+        Column("event_name", "VARCHAR", "eventName (the API action)"),
+        Column("event_type", "VARCHAR", "eventType: AwsApiCall, AwsConsoleSignIn, ..."),
+        Column("event_category", "VARCHAR", "eventCategory: Management, Data, NetworkActivity"),
+        Column("aws_region", "VARCHAR", "awsRegion"),
+        Column("source_ip_address", "VARCHAR", "sourceIPAddress as recorded"),
+        Column("src_ip", "VARCHAR", "sourceIPAddress when it is an IP address (canonical)"),
+        Column("src_ip_bin", "BLOB", "src_ip as 16 bytes (IPv4 mapped into IPv6)"),
+        Column("src_ip_kind", "VARCHAR", "ip, service (AWS service name), aws_internal, hostname, other, empty"),
+        Column("src_domain", "VARCHAR", "sourceIPAddress when it is a DNS name (service or host)"),
+        Column("user_agent", "VARCHAR", "userAgent"),
+        Column("error_code", "VARCHAR", "errorCode"),
+        Column("error_message", "VARCHAR", "errorMessage"),
+        Column("read_only", "BOOLEAN", "readOnly"),
+        Column("management_event", "BOOLEAN", "managementEvent"),
+        Column("identity_type", "VARCHAR", "userIdentity.type"),
+        Column("principal_id", "VARCHAR", "userIdentity.principalId"),
+        Column("identity_arn", "VARCHAR", "userIdentity.arn (sts assumed-role ARN for role sessions)"),
+        Column("principal_arn", "VARCHAR", "Who acted: the IAM role ARN for role sessions, else the identity ARN"),
+        Column("account_id", "VARCHAR", "userIdentity.accountId"),
+        Column("access_key_id", "VARCHAR", "userIdentity.accessKeyId (AKIA long-term, ASIA temporary)"),
+        Column("user_name", "VARCHAR", "userIdentity.userName"),
+        Column("invoked_by", "VARCHAR", "userIdentity.invokedBy"),
+        Column("session_issuer_arn", "VARCHAR", "userIdentity.sessionContext.sessionIssuer.arn"),
+        Column("session_issuer_type", "VARCHAR", "sessionIssuer.type: Role, IAMUser, Root"),
+        Column("session_name", "VARCHAR", "Role session name"),
+        Column("source_identity", "VARCHAR", "sessionContext.sourceIdentity"),
+        Column("mfa_authenticated", "BOOLEAN", "sessionContext.attributes.mfaAuthenticated"),
+        Column("session_created", "TIMESTAMPTZ", "sessionContext.attributes.creationDate"),
+        Column("identity_store_user_id", "VARCHAR", "userIdentity.onBehalfOf.userId (IAM Identity Center)"),
+        Column("recipient_account_id", "VARCHAR", "recipientAccountId"),
+        Column("shared_event_id", "VARCHAR", "sharedEventID"),
+        Column("request_id", "VARCHAR", "requestID"),
+        Column("vpc_endpoint_id", "VARCHAR", "vpcEndpointId"),
+        Column("tls_version", "VARCHAR", "tlsDetails.tlsVersion"),
+        Column("client_host_header", "VARCHAR", "tlsDetails.clientProvidedHostHeader"),
+        Column("resource_arns", "VARCHAR[]", "resources[].ARN"),
+        Column("resources", "JSON", "resources"),
+        Column("user_identity", "JSON", "userIdentity"),
+        Column("request_parameters", "JSON", "requestParameters"),
+        Column("response_elements", "JSON", "responseElements"),
+        Column("additional_event_data", "JSON", "additionalEventData"),
+    )
+    + PROVENANCE_COLUMNS,
+)
+
+CLOUDTRAIL_INSIGHTS = TableSpec(
+    name="cloudtrail_insights",
+    doc="CloudTrail Insights events (unusual API call or error rates).",
+    columns=common_columns(0)
+    + (
+        Column("event_version", "VARCHAR", "eventVersion"),
+        Column("aws_region", "VARCHAR", "awsRegion"),
+        Column("recipient_account_id", "VARCHAR", "recipientAccountId"),
+        Column("insight_id", "VARCHAR", "sharedEventID: links an insight's Start and End events"),
+        Column("state", "VARCHAR", "insightDetails.state: Start or End"),
+        Column("event_source", "VARCHAR", "insightDetails.eventSource"),
+        Column("event_name", "VARCHAR", "insightDetails.eventName"),
+        Column("insight_type", "VARCHAR", "ApiCallRateInsight or ApiErrorRateInsight"),
+        Column("error_code", "VARCHAR", "insightDetails.errorCode"),
+        Column("baseline_average", "DOUBLE", "insightContext.statistics.baseline.average"),
+        Column("insight_average", "DOUBLE", "insightContext.statistics.insight.average"),
+        Column("insight_details", "JSON", "insightDetails"),
+    )
+    + PROVENANCE_COLUMNS,
+)
+
+_STRUCT = """{
+ "eventVersion":"VARCHAR","eventTime":"VARCHAR","@timestamp":"VARCHAR","eventID":"VARCHAR","eventSource":"VARCHAR",
+ "eventName":"VARCHAR","eventType":"VARCHAR","eventCategory":"VARCHAR","awsRegion":"VARCHAR",
+ "sourceIPAddress":"VARCHAR","userAgent":"VARCHAR","errorCode":"VARCHAR","errorMessage":"VARCHAR",
+ "readOnly":"VARCHAR","managementEvent":"VARCHAR","recipientAccountId":"VARCHAR",
+ "sharedEventID":"VARCHAR","requestID":"VARCHAR","vpcEndpointId":"VARCHAR",
+ "tlsDetails":{"tlsVersion":"VARCHAR","clientProvidedHostHeader":"VARCHAR"},
+ "userIdentity":{"type":"VARCHAR","principalId":"VARCHAR","arn":"VARCHAR","accountId":"VARCHAR",
+   "accessKeyId":"VARCHAR","userName":"VARCHAR","invokedBy":"VARCHAR",
+   "onBehalfOf":{"userId":"VARCHAR"},
+   "sessionContext":{"sourceIdentity":"VARCHAR",
+     "sessionIssuer":{"type":"VARCHAR","arn":"VARCHAR","userName":"VARCHAR"},
+     "attributes":{"mfaAuthenticated":"VARCHAR","creationDate":"VARCHAR"}}},
+ "resources":"JSON","requestParameters":"JSON","responseElements":"JSON","additionalEventData":"JSON",
+ "insightDetails":{"state":"VARCHAR","eventSource":"VARCHAR","eventName":"VARCHAR",
+   "insightType":"VARCHAR","errorCode":"VARCHAR",
+   "insightContext":{"statistics":{"baseline":{"average":"DOUBLE"},"insight":{"average":"DOUBLE"}}}}
+}"""
+STRUCT = " ".join(_STRUCT.split())
+
+_READ = "Get|List|Describe|Lookup|Head|Search|Scan|Query|Select|BatchGet|View|Read|Download|Check|Test|Estimate|Preview|Simulate|Decrypt|Verify|Validate"
+_CREATE = "Create|Run|Allocate|Import|Register|Launch|Request|Issue|Generate|Copy|Add|Upload|Publish|Send|Invoke|Submit|Subscribe|Encrypt"
+_DELETE = "Delete|Remove|Terminate|Deregister|Release|Revoke|Detach|Disassociate|Disable|Cancel|Stop|Purge|Deactivate|Abort|Reject|Unsubscribe|Leave"
+_UPDATE = "Update|Put|Modify|Set|Change|Attach|Associate|Enable|Authorize|Replace|Reset|Tag|Untag|Start|Restore|Rotate|Reboot|Apply|Assign|Move|Edit|Activate|Accept|Rename|Share|Unshare|Resume|Pause|Promote|Reset"
+
+# Items -> records: unwrap EventBridge envelopes and LookupEvents' CloudTrailEvent strings.
+RECORDS_SQL = """
+WITH i AS (
+    SELECT origin, locator, item, json_valid(item) AS ok FROM _items
+), e AS (
+    SELECT origin, locator, item, ok,
+        CASE WHEN NOT ok THEN NULL
+             WHEN json_type(item, '$.detail') = 'OBJECT'
+                  AND json_extract_string(item, '$."detail-type"') IS NOT NULL THEN 'detail'
+             WHEN json_type(item, '$.CloudTrailEvent') = 'VARCHAR' THEN 'CloudTrailEvent'
+             ELSE '' END AS wrap
+    FROM i
+), r AS (
+    SELECT origin,
+        locator || CASE wrap WHEN 'detail' THEN ' detail' WHEN 'CloudTrailEvent' THEN ' CloudTrailEvent' ELSE '' END AS locator,
+        item, wrap,
+        CASE wrap WHEN 'detail' THEN json_extract(item, '$.detail')::VARCHAR
+                  WHEN 'CloudTrailEvent' THEN json_extract_string(item, '$.CloudTrailEvent')
+                  ELSE item END AS raw
+    FROM e
+)
+SELECT origin, locator,
+    CASE WHEN wrap IS NULL THEN item ELSE raw END AS raw,
+    CASE WHEN wrap IS NOT NULL AND json_valid(raw)
+              AND json_extract_string(raw, '$.eventType') = 'AwsCloudTrailInsight'
+         THEN 'cloudtrail_insights' ELSE 'cloudtrail' END AS route,
+    CASE WHEN wrap IS NULL THEN 'invalid JSON'
+         WHEN wrap = 'CloudTrailEvent' AND NOT json_valid(raw) THEN 'CloudTrailEvent is not valid JSON'
+         WHEN json_type(raw) <> 'OBJECT' THEN 'record is not a JSON object (found ' || lower(json_type(raw)) || ')'
+         ELSE NULL END AS error
+FROM r
+"""
+
+# Logstash / Elasticsearch exports move eventTime into @timestamp.
+_EVENT_TIME = 'coalesce(j.eventTime, j."@timestamp")'
+_TIME = f"coalesce(try_cast({_EVENT_TIME} AS TIMESTAMPTZ), try_strptime({_EVENT_TIME}, '%Y%m%dT%H%M%SZ')::TIMESTAMPTZ)"
+_VERSION_MAJOR = "try_cast(split_part(j.eventVersion, '.', 1) AS INTEGER)"
+
+_COMMON_REJECT = f"""
+    CASE WHEN {_EVENT_TIME} IS NULL THEN 'eventTime is missing'
+         WHEN {_TIME} IS NULL THEN 'eventTime is not a timestamp: ' || left({_EVENT_TIME}, 64)
+         WHEN j.eventVersion IS NOT NULL AND coalesce({_VERSION_MAJOR}, -1) <> 1
+              THEN 'unsupported eventVersion ' || left(j.eventVersion, 32) || ' (only major version 1 is known)'
+         WHEN json_exists(raw, '$.userIdentity') AND json_type(raw, '$.userIdentity') NOT IN ('OBJECT', 'NULL')
+              THEN 'userIdentity is not an object'
+         {{extra}}
+         ELSE NULL END AS _reject"""
+
+TYPED_CLOUDTRAIL = f"""
+SELECT
+    coalesce(j.eventID, 'sha256:' || sha256(raw)) AS event_uid,
+    {_TIME} AS event_time,
+    CAST({_TIME} AS DATE) AS event_date,
+    6003 AS class_uid,
+    CASE WHEN regexp_matches(j.eventName, '^({_READ})') THEN 2
+         WHEN regexp_matches(j.eventName, '^({_CREATE})') THEN 1
+         WHEN regexp_matches(j.eventName, '^({_DELETE})') THEN 4
+         WHEN regexp_matches(j.eventName, '^({_UPDATE})') THEN 3
+         ELSE 99 END AS activity_id,
+    CASE WHEN j.errorCode IS NULL OR j.errorCode = '' THEN 'success' ELSE 'failure' END AS status,
+    j.eventVersion AS event_version,
+    j.eventSource AS event_source,
+    j.eventName AS event_name,
+    j.eventType AS event_type,
+    j.eventCategory AS event_category,
+    j.awsRegion AS aws_region,
+    j.sourceIPAddress AS source_ip_address,
+    j.userAgent AS user_agent,
+    nullif(j.errorCode, '') AS error_code,
+    nullif(j.errorMessage, '') AS error_message,
+    try_cast(j.readOnly AS BOOLEAN) AS read_only,
+    try_cast(j.managementEvent AS BOOLEAN) AS management_event,
+    j.userIdentity.type AS identity_type,
+    j.userIdentity.principalId AS principal_id,
+    j.userIdentity.arn AS identity_arn,
+    CASE WHEN j.userIdentity.type = 'AssumedRole' AND j.userIdentity.sessionContext.sessionIssuer.arn IS NOT NULL
+              THEN j.userIdentity.sessionContext.sessionIssuer.arn
+         WHEN j.userIdentity.type = 'AWSService' THEN j.userIdentity.invokedBy
+         ELSE coalesce(j.userIdentity.arn, j.userIdentity.principalId) END AS principal_arn,
+    j.userIdentity.accountId AS account_id,
+    nullif(j.userIdentity.accessKeyId, '') AS access_key_id,
+    j.userIdentity.userName AS user_name,
+    j.userIdentity.invokedBy AS invoked_by,
+    j.userIdentity.sessionContext.sessionIssuer.arn AS session_issuer_arn,
+    j.userIdentity.sessionContext.sessionIssuer.type AS session_issuer_type,
+    CASE WHEN j.userIdentity.type = 'AssumedRole'
+         THEN nullif(coalesce(regexp_extract(j.userIdentity.arn, ':assumed-role/[^/]+/(.+)$', 1),
+                              split_part(j.userIdentity.principalId, ':', 2)), '') END AS session_name,
+    j.userIdentity.sessionContext.sourceIdentity AS source_identity,
+    try_cast(j.userIdentity.sessionContext.attributes.mfaAuthenticated AS BOOLEAN) AS mfa_authenticated,
+    coalesce(try_cast(j.userIdentity.sessionContext.attributes.creationDate AS TIMESTAMPTZ),
+             try_strptime(j.userIdentity.sessionContext.attributes.creationDate, '%Y%m%dT%H%M%SZ')::TIMESTAMPTZ)
+        AS session_created,
+    j.userIdentity.onBehalfOf.userId AS identity_store_user_id,
+    j.recipientAccountId AS recipient_account_id,
+    j.sharedEventID AS shared_event_id,
+    j.requestID AS request_id,
+    j.vpcEndpointId AS vpc_endpoint_id,
+    j.tlsDetails.tlsVersion AS tls_version,
+    j.tlsDetails.clientProvidedHostHeader AS client_host_header,
+    CASE WHEN json_type(j.resources) = 'ARRAY'
+         THEN json_extract_string(j.resources, '$[*].ARN') END AS resource_arns,
+    j.resources AS resources,
+    json_extract(raw, '$.userIdentity') AS user_identity,
+    j.requestParameters AS request_parameters,
+    j.responseElements AS response_elements,
+    j.additionalEventData AS additional_event_data,
+    raw::JSON AS raw, origin, locator,
+    {_COMMON_REJECT.replace('{extra}', '''WHEN j.eventSource IS NULL OR j.eventName IS NULL
+              THEN 'eventSource or eventName is missing' ''')}
+FROM (SELECT *, json_transform(raw, '{STRUCT}') AS j FROM _records) t
+"""
+
+TYPED_INSIGHTS = f"""
+SELECT
+    coalesce(j.eventID, 'sha256:' || sha256(raw)) AS event_uid,
+    {_TIME} AS event_time,
+    CAST({_TIME} AS DATE) AS event_date,
+    CAST(NULL AS INTEGER) AS class_uid,
+    j.eventVersion AS event_version,
+    j.awsRegion AS aws_region,
+    j.recipientAccountId AS recipient_account_id,
+    j.sharedEventID AS insight_id,
+    j.insightDetails.state AS state,
+    j.insightDetails.eventSource AS event_source,
+    j.insightDetails.eventName AS event_name,
+    j.insightDetails.insightType AS insight_type,
+    j.insightDetails.errorCode AS error_code,
+    j.insightDetails.insightContext.statistics.baseline.average AS baseline_average,
+    j.insightDetails.insightContext.statistics.insight.average AS insight_average,
+    json_extract(raw, '$.insightDetails') AS insight_details,
+    raw::JSON AS raw, origin, locator,
+    {_COMMON_REJECT.replace('{extra}', '')}
+FROM (SELECT *, json_transform(raw, '{STRUCT}') AS j FROM _records) t
+"""
+
+OBSERVABLES = (
+    Observable("sourceIPAddress", "ip", "src_ip", bin_expr="src_ip_bin"),
+    Observable("sourceIPAddress", "hostname", "CASE WHEN src_ip_kind = 'hostname' THEN src_domain END"),
+    Observable("userIdentity.arn", "arn", "identity_arn"),
+    Observable("userIdentity.sessionContext.sessionIssuer.arn", "arn", "session_issuer_arn"),
+    Observable("userIdentity.accessKeyId", "access_key", "access_key_id"),
+    Observable("userIdentity.accountId", "account", "account_id"),
+    Observable("recipientAccountId", "account", "recipient_account_id"),
+    Observable("userIdentity.userName", "user", "user_name"),
+    Observable("userIdentity.onBehalfOf.userId", "user", "identity_store_user_id"),
+    Observable("tlsDetails.clientProvidedHostHeader", "hostname", "lower(rtrim(client_host_header, '.'))"),
+    Observable("resources[].ARN", "resource", "resource_arns", is_list=True),
+    Observable("requestParameters.bucketName", "resource", "json_extract_string(request_parameters, '$.bucketName')"),
+    Observable("requestParameters.roleArn", "arn", "json_extract_string(request_parameters, '$.roleArn')"),
+    Observable("requestParameters.userName", "user", "json_extract_string(request_parameters, '$.userName')"),
+    Observable("responseElements.credentials.accessKeyId", "access_key",
+               "json_extract_string(response_elements, '$.credentials.accessKeyId')"),
+)
+
+_DIGEST_KEY = re.compile(r"(^|/)CloudTrail-Digest/|_CloudTrail-Digest_")
+
+
+def _skip(origin: str, sniff: Sniff | None) -> str | None:
+    if _DIGEST_KEY.search(origin):
+        return "CloudTrail digest file"
+    if sniff is not None and '"digestStartTime"' in sniff.text[:4096] and '"logFiles"' in sniff.text:
+        return "CloudTrail digest file"
+    return None
+
+
+def _detect(s: Sniff) -> int:
+    t = s.text
+    if s.is_parquet:
+        return 0
+    if '"digestStartTime"' in t[:4096]:
+        return 90
+    if "AWS API Call via CloudTrail" in t or '"CloudTrailEvent"' in t:
+        return 95
+    if '"eventVersion"' in t and '"eventSource"' in t:
+        return 90 if '"Records"' in t[:512] else 80
+    if '"Records"' in t[:512] and '"eventTime"' in t:
+        return 60
+    return 0
+
+
+SOURCE = Source(
+    name="cloudtrail",
+    doc=__doc__ or "",
+    tables=(CLOUDTRAIL, CLOUDTRAIL_INSIGHTS),
+    framing="json",
+    detect=_detect,
+    records_sql=RECORDS_SQL,
+    typed_sql={"cloudtrail": TYPED_CLOUDTRAIL, "cloudtrail_insights": TYPED_INSIGHTS},
+    ip_columns={
+        "cloudtrail": (IpColumn("source_ip_address", "src_ip", kind=True, domain_out="src_domain"),),
+    },
+    observables={"cloudtrail": OBSERVABLES},
+    skip_file=_skip,
+)
