@@ -8,11 +8,20 @@ from typing import Annotated
 
 import typer
 from rich.panel import Panel
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from cairn import __version__
 from cairn.cli.context import AppState
+from cairn.cli.intel_cmd import intel_app
+from cairn.cli.lookup_cmd import lookup_command
 from cairn.errors import CairnError
 from cairn.lake.catalog import Catalog, all_specs
 from cairn.lake.ingest import Ingestor, RunSummary
@@ -212,8 +221,11 @@ def demo(
     run_demo(_state(ctx), fresh=not keep)
 
 
+app.command("lookup")(lookup_command)
+
 config_app = typer.Typer(help="Show settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(intel_app, name="intel")
 
 
 @config_app.command("show")

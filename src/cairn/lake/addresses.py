@@ -10,11 +10,13 @@ engine (DuckDB, Spark, Trino compare binary values byte by byte), and no
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 import pyarrow as pa
 
 AWS_INTERNAL = "AWS Internal"
+_PADDED_V4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
 
 IP_MAP_SCHEMA = pa.schema(
     [
@@ -42,7 +44,8 @@ def bin_to_ip(value: bytes) -> str:
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """Parse an address; IPv4-mapped IPv6 becomes IPv4; brackets and zone ids are dropped."""
+    """Parse an address; IPv4-mapped IPv6 becomes IPv4; brackets and zone ids are dropped;
+    zero-padded IPv4 octets are read as decimal."""
     t = text.strip()
     if t.startswith("[") and t.endswith("]"):
         t = t[1:-1]
@@ -50,7 +53,11 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         addr = ipaddress.ip_address(t)
     except ValueError:
-        return None
+        # Zero-padded dotted decimal ("10.0.0.07"), as some exports and anonymisers write it.
+        octets = [int(p) for p in t.split(".")] if _PADDED_V4.match(t) else []
+        if not octets or max(octets) > 255:
+            return None
+        addr = ipaddress.IPv4Address(".".join(map(str, octets)))
     if addr.version == 6 and addr.ipv4_mapped:
         return addr.ipv4_mapped
     return addr
@@ -73,7 +80,7 @@ def classify(value: str | None) -> tuple[str, str | None, bytes | None, str | No
         return ("aws_internal", None, None, None)
     low = v.lower().rstrip(".")
     if _looks_like_hostname(low):
-        if low.endswith(".amazonaws.com") or low.endswith(".amazonaws.com.cn") or low in _AWS_SERVICE_NAMES:
+        if low.endswith((".amazonaws.com", ".amazonaws.com.cn")) or low in _AWS_SERVICE_NAMES:
             return ("service", None, None, low)
         return ("hostname", None, None, low)
     return ("other", None, None, None)

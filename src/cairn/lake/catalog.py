@@ -51,6 +51,11 @@ def all_specs() -> dict[str, TableSpec]:
             specs[t.name] = t
     specs[OBSERVABLES.name] = OBSERVABLES
     specs[QUARANTINE.name] = QUARANTINE
+    from cairn.intel.feed_tables import FEED_TABLES
+    from cairn.intel.tables import intel_specs
+
+    specs.update(intel_specs())
+    specs.update(FEED_TABLES)
     return specs
 
 
@@ -63,6 +68,22 @@ class Catalog:
         for stmt in _DDL.split(";"):
             if stmt.strip():
                 engine.execute(stmt)
+        self.ensure_views()
+
+    def ensure_views(self) -> None:
+        """Create the (empty) view of every known table that has none yet, so that every
+        table can be queried from the start, e.g. ``quarantine`` before anything was
+        quarantined, or the tables of a source added since the workspace was made."""
+        have = {
+            r[0]
+            for r in self.engine.rows(
+                "SELECT view_name FROM duckdb_views() WHERE database_name = current_database() "
+                "AND schema_name = 'main' AND NOT internal"
+            )
+        }
+        missing = [name for name in all_specs() if name not in have]
+        if missing:
+            self.refresh_views(missing)
 
     def files(self, table: str) -> list[str]:
         """Absolute paths of the files of ``table``."""
@@ -76,8 +97,10 @@ class Catalog:
         specs = all_specs()
         for name in tables or specs:
             spec = specs[name]
-            files = self.files(name)
-            if files:
+            files = [] if spec.view else self.files(name)
+            if spec.view:
+                body = spec.view(self)
+            elif files:
                 cols = ", ".join(f"CAST({c.name} AS {c.type}) AS {c.name}" for c in spec.columns)
                 listing = ", ".join(_quote(f) for f in files)
                 body = (
@@ -117,6 +140,8 @@ class Catalog:
         out = []
         for name in specs:
             files, rows, lo, hi = got.get(name, (0, 0, None, None))
+            if specs[name].view:  # derived view: count its rows
+                rows = self.engine.scalar(f"SELECT count(*) FROM {name}")
             out.append((name, int(files), int(rows or 0), lo, hi))
         return out
 

@@ -110,6 +110,7 @@ class _Planned:
     source: Source
     lines: bool
     size: int
+    compressed: bool = False
 
 
 class _Batch:
@@ -120,6 +121,8 @@ class _Batch:
         self.config = config
         self.source = source
         self.rejected: list[Rejected] = []
+        # Files whose items the engine read from JSON documents (re-serialised text).
+        self.engine_documents: dict[str, Path] = {}
         engine.execute(
             "CREATE OR REPLACE TEMP TABLE _items "
             "(origin VARCHAR, locator VARCHAR, item VARCHAR, header VARCHAR)"
@@ -135,7 +138,7 @@ class _Batch:
         finally:
             self.engine.unregister("_items_in")
 
-    def add_items_sql(self, sql: str, params: Sequence[Any] | None = None) -> None:
+    def add_items_sql(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> None:
         self.engine.execute(f"INSERT INTO _items SELECT * FROM ({sql})", params)
 
     def reject(self, rejected: Rejected) -> None:
@@ -207,7 +210,7 @@ class Ingestor:
                 raw,
             )
         lines = source.framing == "json" and is_json_lines(s)
-        return _Planned(f, source, lines, f.size)
+        return _Planned(f, source, lines, f.size, f.compressed)
 
     # -- the run ------------------------------------------------------------------
 
@@ -233,17 +236,19 @@ class Ingestor:
 
     def _run(self, targets: Sequence[str], run_dir: Path, summary: RunSummary) -> None:
         cfg = self.ws.config.ingest
-        pending: dict[tuple[str, bool], list[_Planned]] = {}
-        pending_bytes: dict[tuple[str, bool], int] = {}
+        pending: dict[tuple[str, bool, bool], list[_Planned]] = {}
+        pending_bytes: dict[tuple[str, bool, bool], int] = {}
         self._quarantine: list[Rejected | tuple[str, Rejected]] = []
         self._batch_no = 0
         for item in self._inputs(targets, run_dir):
             if isinstance(item, str):
+                summary.files += 1
                 summary.files_skipped += 1
                 reason = item.removeprefix("skip:")
                 summary.skipped[reason] = summary.skipped.get(reason, 0) + 1
                 continue
             if item.size < 0:
+                summary.files += 1
                 summary.files_skipped += 1
                 summary.skipped["documentation file"] = summary.skipped.get("documentation file", 0) + 1
                 continue
@@ -256,7 +261,7 @@ class Ingestor:
             if isinstance(planned, Rejected):
                 self._add_quarantine(summary, "unknown", [planned])
                 continue
-            key = (planned.source.name, planned.lines)
+            key = (planned.source.name, planned.lines, planned.compressed)
             pending.setdefault(key, []).append(planned)
             pending_bytes[key] = pending_bytes.get(key, 0) + planned.size
             summary.sources[planned.source.name] = summary.sources.get(planned.source.name, 0) + 1
@@ -276,31 +281,78 @@ class Ingestor:
             source.frame(batch, files)
         elif planned[0].lines:
             for f in files:
-                data, damage = read_all(f.path)
-                rows, rejected = line_items(f.origin, data)
-                batch.add_items(rows)
-                batch.rejected.extend(rejected)
-                if damage:
-                    batch.reject(Rejected(f.origin, f"byte {len(data)}", damage, b""))
+                self._frame_lines(batch, f)
         else:
-            self._frame_documents(batch, files)
+            self._frame_documents(batch, files, planned[0].compressed)
         self._process(batch, source, run_dir, summary)
 
-    def _frame_documents(self, batch: _Batch, files: list[InputFile]) -> None:
-        sql = document_items_sql(MAX_OBJECT_SIZE)
+    @staticmethod
+    def _frame_lines(batch: _Batch, f: InputFile) -> None:
+        data, damage = read_all(f.path)
+        tail = b""
+        if damage and not data.endswith(b"\n"):
+            # The stream was cut inside the last line: it is complete only if it parses.
+            cut = data.rfind(b"\n") + 1
+            data, tail = data[:cut], data[cut:]
+        rows, rejected = line_items(f.origin, data)
+        if damage:
+            n = data.count(b"\n") + 1
+            if tail.strip() and _complete_json(tail):
+                rows.append((f.origin, f"line {n}", tail.decode("utf-8"), None))
+            elif tail.strip():
+                rejected.append(Rejected(f.origin, f"line {n}", f"{damage}; line {n} is cut off", tail))
+            else:
+                rejected.append(Rejected(f.origin, f"byte {len(data)}", damage, b""))
+        batch.add_items(rows)
+        batch.rejected.extend(rejected)
+
+    def _frame_documents(self, batch: _Batch, files: list[InputFile], compressed: bool) -> None:
+        # One INSERT ... SELECT for the whole batch. A statement is atomic, so when one
+        # file fails no row of the attempt stays in _items; the files are then tried
+        # one by one and those the engine cannot read are salvaged.
+        sql = document_items_sql(MAX_OBJECT_SIZE, "gzip" if compressed else "none")
         try:
-            self._with_paths(files, lambda: batch.add_items_sql(sql))
+            self._with_paths(files, lambda: batch.add_items_sql(sql, {"files": [str(f.path) for f in files]}))
+            batch.engine_documents.update({f.origin: f.path for f in files})
             return
         except EngineError:
             pass
         for f in files:
             try:
-                self._with_paths([f], lambda: batch.add_items_sql(sql))
+                self._with_paths([f], lambda: batch.add_items_sql(sql, {"files": [str(f.path)]}))  # noqa: B023
+                batch.engine_documents[f.origin] = f.path
             except EngineError:
                 data, damage = read_all(f.path)
                 rows, rejected = salvage_document(f.origin, data, damage)
                 batch.add_items(rows)
                 batch.rejected.extend(rejected)
+
+    @staticmethod
+    def _original_bytes(
+        batch: _Batch, rejected: list[Rejected], items: Sequence[str | None] | None = None
+    ) -> list[Rejected]:
+        """Give rejected records the engine read from JSON documents their original bytes.
+
+        The engine hands records over re-serialised; the quarantine keeps what the file
+        held, so the few files with rejects are walked again to find each record's text
+        (by the record's locator, or by ``items[i]``, the locator of the item when the
+        whole item was rejected, e.g. an envelope whose payload is broken).
+        """
+        wanted = {r.origin for r in rejected if r.origin in batch.engine_documents}
+        if not wanted:
+            return rejected
+        keys = items or [None] * len(rejected)
+        originals: dict[tuple[str, str], bytes] = {}
+        for origin in wanted:
+            data, damage = read_all(batch.engine_documents[origin])
+            if damage:
+                continue
+            for _, locator, text, _ in salvage_document(origin, data)[0]:
+                originals[(origin, locator)] = text.encode("utf-8")
+        return [
+            Rejected(r.origin, r.locator, r.reason, originals.get((r.origin, key or r.locator), r.raw))
+            for r, key in zip(rejected, keys, strict=True)
+        ]
 
     def _with_paths(self, files: list[InputFile], fn: Callable[[], None]) -> None:
         paths = pa.table(
@@ -317,22 +369,31 @@ class Ingestor:
         e = self.engine
         e.execute(f"CREATE OR REPLACE TEMP TABLE _records_all AS SELECT * FROM ({source.records_sql})")
         self._add_quarantine(summary, source.name, batch.rejected)
-        bad = e.rows("SELECT origin, locator, error, raw FROM _records_all WHERE error IS NOT NULL")
+        bad = e.rows(
+            "SELECT r.origin, r.locator, r.error, r.raw, any_value(i.locator) FROM _records_all r "
+            "LEFT JOIN _items i ON i.origin = r.origin AND i.item = r.raw "
+            "WHERE r.error IS NOT NULL GROUP BY ALL ORDER BY r.origin, r.locator"
+        )
         self._add_quarantine(
             summary,
             source.name,
-            [Rejected(o, loc, _explain(err, raw), raw.encode("utf-8", "surrogateescape")) for o, loc, err, raw in bad],
+            self._original_bytes(batch, [
+                Rejected(o, loc, _explain(err, raw), raw.encode("utf-8", "surrogateescape"))
+                for o, loc, err, raw, _ in bad
+            ], [item for *_, item in bad]),
         )
         for spec in source.tables:
             n = e.scalar(
                 "SELECT count(*) FROM _records_all WHERE route = ? AND error IS NULL", [spec.name]
             )
             if n:
-                self._load_table(source, spec, run_dir, summary)
+                self._load_table(batch, source, spec, run_dir, summary)
         e.execute("DROP TABLE IF EXISTS _records_all")
         e.execute("DROP TABLE IF EXISTS _items")
 
-    def _load_table(self, source: Source, spec: TableSpec, run_dir: Path, summary: RunSummary) -> None:
+    def _load_table(
+        self, batch: _Batch, source: Source, spec: TableSpec, run_dir: Path, summary: RunSummary
+    ) -> None:
         e = self.engine
         counts = summary.tables.setdefault(spec.name, TableCounts())
         typed = source.typed_sql[spec.name]
@@ -373,7 +434,7 @@ class Ingestor:
         self._add_quarantine(
             summary,
             source.name,
-            [Rejected(o, loc, why, raw.encode()) for o, loc, why, raw in rejects],
+            self._original_bytes(batch, [Rejected(o, loc, why, raw.encode()) for o, loc, why, raw in rejects]),
             table=spec.name,
         )
         e.execute(
@@ -401,7 +462,7 @@ class Ingestor:
             e.execute(f"DROP TABLE IF EXISTS {t}")
 
     def _write(self, spec: TableSpec, run_dir: Path) -> None:
-        cols = ", ".join(spec.file_columns() + [spec.partition_column])
+        cols = ", ".join([*spec.file_columns(), spec.partition_column])
         order = ", ".join(spec.sort_columns)
         target = run_dir / "lake" / spec.name
         target.mkdir(parents=True, exist_ok=True)
@@ -575,6 +636,14 @@ class Ingestor:
                         hi = st.max if hi is None or st.max > hi else hi
             out[str(p)] = (rows, lo, hi)
         return out
+
+
+def _complete_json(data: bytes) -> bool:
+    try:
+        json.loads(data.decode("utf-8"))
+    except ValueError:
+        return False
+    return True
 
 
 def _explain(error: str, raw: str) -> str:

@@ -8,7 +8,9 @@ Sources declare their tables with it; the catalog uses it to create empty views,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class TableSpec:
     partition_column: str = "event_date"
     sort_columns: tuple[str, ...] = ("event_time",)
     extra_partitions: tuple[str, ...] = field(default_factory=tuple)
+    view: Callable[[Any], str] | None = None
+    """Derived tables only: builds the view's SELECT from the catalog (the table has no files)."""
 
     @property
     def column_names(self) -> list[str]:

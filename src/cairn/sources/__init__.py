@@ -7,10 +7,13 @@ Each module defines one :class:`~cairn.sources.base.Source` named ``SOURCE``;
 from __future__ import annotations
 
 from cairn.errors import ConfigError
-from cairn.sources import cloudtrail
+from cairn.sources import cloudtrail, generic, guardduty, route53, securityhub, vpcflow
 from cairn.sources.base import Source
 
-SOURCES: dict[str, Source] = {s.name: s for s in (cloudtrail.SOURCE,)}
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in (cloudtrail.SOURCE, vpcflow.SOURCE, route53.SOURCE, guardduty.SOURCE, securityhub.SOURCE, generic.SOURCE)
+}
 
 
 def register(source: Source) -> None:

@@ -2,8 +2,8 @@
 
 Accepted shapes (all detected from content):
 ``{"Records": [...]}`` trail files (.json / .json.gz, any S3 key layout incl.
-organisation trails), bare JSON arrays, one event per line (CloudWatch Logs,
-Logstash), EventBridge "AWS API Call via CloudTrail" envelopes, and
+organisation trails), bare JSON arrays, one event per line (CloudWatch Logs
+messages, their S3 exports with a timestamp before each event, Logstash), EventBridge "AWS API Call via CloudTrail" envelopes, and
 LookupEvents output (``{"Events": [{"CloudTrailEvent": "<json string>"}]}``).
 Digest files are skipped and counted; Insights events go to
 ``cloudtrail_insights``. Maps to OCSF API Activity (6003).
@@ -22,8 +22,8 @@ CLOUDTRAIL = TableSpec(
     ocsf_class_uid=6003,
     ocsf_class_name="API Activity",
     sort_columns=("event_time", "principal_arn"),
-    columns=common_columns(6003)
-    + (
+    columns=(
+        *common_columns(6003),
         Column("activity_id", "INTEGER", "OCSF activity: 1 Create, 2 Read, 3 Update, 4 Delete, 99 Other"),
         Column("status", "VARCHAR", "'success' or 'failure' (errorCode set)"),
         Column("event_version", "VARCHAR", "eventVersion"),
@@ -69,15 +69,15 @@ CLOUDTRAIL = TableSpec(
         Column("request_parameters", "JSON", "requestParameters"),
         Column("response_elements", "JSON", "responseElements"),
         Column("additional_event_data", "JSON", "additionalEventData"),
-    )
-    + PROVENANCE_COLUMNS,
+        *PROVENANCE_COLUMNS,
+    ),
 )
 
 CLOUDTRAIL_INSIGHTS = TableSpec(
     name="cloudtrail_insights",
     doc="CloudTrail Insights events (unusual API call or error rates).",
-    columns=common_columns(0)
-    + (
+    columns=(
+        *common_columns(0),
         Column("event_version", "VARCHAR", "eventVersion"),
         Column("aws_region", "VARCHAR", "awsRegion"),
         Column("recipient_account_id", "VARCHAR", "recipientAccountId"),
@@ -90,8 +90,8 @@ CLOUDTRAIL_INSIGHTS = TableSpec(
         Column("baseline_average", "DOUBLE", "insightContext.statistics.baseline.average"),
         Column("insight_average", "DOUBLE", "insightContext.statistics.insight.average"),
         Column("insight_details", "JSON", "insightDetails"),
-    )
-    + PROVENANCE_COLUMNS,
+        *PROVENANCE_COLUMNS,
+    ),
 )
 
 _STRUCT = """{
@@ -119,37 +119,48 @@ _CREATE = "Create|Run|Allocate|Import|Register|Launch|Request|Issue|Generate|Cop
 _DELETE = "Delete|Remove|Terminate|Deregister|Release|Revoke|Detach|Disassociate|Disable|Cancel|Stop|Purge|Deactivate|Abort|Reject|Unsubscribe|Leave"
 _UPDATE = "Update|Put|Modify|Set|Change|Attach|Associate|Enable|Authorize|Replace|Reset|Tag|Untag|Start|Restore|Rotate|Reboot|Apply|Assign|Move|Edit|Activate|Accept|Rename|Share|Unshare|Resume|Pause|Promote|Reset"
 
-# Items -> records: unwrap EventBridge envelopes and LookupEvents' CloudTrailEvent strings.
+# Items -> records: strip CloudWatch Logs export timestamps, unwrap EventBridge envelopes
+# and LookupEvents' CloudTrailEvent strings. A record that cannot be used keeps the bytes
+# of its whole item as raw (the envelope, the line) for the quarantine.
 RECORDS_SQL = """
 WITH i AS (
-    SELECT origin, locator, item, json_valid(item) AS ok FROM _items
+    SELECT origin, locator, item,
+        CASE WHEN regexp_matches(item, '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z [{[]')
+             THEN substr(item, strpos(item, ' ') + 1) ELSE item END AS body
+    FROM _items
 ), e AS (
-    SELECT origin, locator, item, ok,
-        CASE WHEN NOT ok THEN NULL
-             WHEN json_type(item, '$.detail') = 'OBJECT'
-                  AND json_extract_string(item, '$."detail-type"') IS NOT NULL THEN 'detail'
-             WHEN json_type(item, '$.CloudTrailEvent') = 'VARCHAR' THEN 'CloudTrailEvent'
+    SELECT origin, locator, item, body,
+        CASE WHEN NOT json_valid(body) THEN NULL
+             WHEN json_type(body, '$.detail') = 'OBJECT'
+                  AND json_extract_string(body, '$."detail-type"') IS NOT NULL THEN 'detail'
+             WHEN json_type(body, '$.CloudTrailEvent') = 'VARCHAR' THEN 'CloudTrailEvent'
              ELSE '' END AS wrap
     FROM i
 ), r AS (
     SELECT origin,
         locator || CASE wrap WHEN 'detail' THEN ' detail' WHEN 'CloudTrailEvent' THEN ' CloudTrailEvent' ELSE '' END AS locator,
         item, wrap,
-        CASE wrap WHEN 'detail' THEN json_extract(item, '$.detail')::VARCHAR
-                  WHEN 'CloudTrailEvent' THEN json_extract_string(item, '$.CloudTrailEvent')
-                  ELSE item END AS raw
+        CASE wrap WHEN 'detail' THEN json_extract(body, '$.detail')::VARCHAR
+                  WHEN 'CloudTrailEvent' THEN json_extract_string(body, '$.CloudTrailEvent')
+                  ELSE body END AS raw
     FROM e
+), v AS (
+    SELECT *, wrap IS NOT NULL AND json_valid(raw) AS ok FROM r
 )
 SELECT origin, locator,
-    CASE WHEN wrap IS NULL THEN item ELSE raw END AS raw,
-    CASE WHEN wrap IS NOT NULL AND json_valid(raw)
-              AND json_extract_string(raw, '$.eventType') = 'AwsCloudTrailInsight'
+    CASE WHEN ok THEN raw ELSE item END AS raw,
+    CASE WHEN ok AND json_extract_string(raw, '$.eventType') = 'AwsCloudTrailInsight'
          THEN 'cloudtrail_insights' ELSE 'cloudtrail' END AS route,
     CASE WHEN wrap IS NULL THEN 'invalid JSON'
-         WHEN wrap = 'CloudTrailEvent' AND NOT json_valid(raw) THEN 'CloudTrailEvent is not valid JSON'
-         WHEN json_type(raw) <> 'OBJECT' THEN 'record is not a JSON object (found ' || lower(json_type(raw)) || ')'
+         WHEN NOT ok THEN 'CloudTrailEvent is not valid JSON'
+         WHEN json_type(raw) <> 'OBJECT' THEN 'record is not a JSON object (found '
+              || CASE WHEN json_type(raw) IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'HUGEINT') THEN 'a number'
+                      WHEN json_type(raw) = 'VARCHAR' THEN 'a string'
+                      WHEN json_type(raw) = 'BOOLEAN' THEN 'a boolean'
+                      WHEN json_type(raw) = 'ARRAY' THEN 'an array'
+                      ELSE lower(json_type(raw)) END || ')'
          ELSE NULL END AS error
-FROM r
+FROM v
 """
 
 # Logstash / Elasticsearch exports move eventTime into @timestamp.
@@ -169,7 +180,7 @@ _COMMON_REJECT = f"""
 
 TYPED_CLOUDTRAIL = f"""
 SELECT
-    coalesce(j.eventID, 'sha256:' || sha256(raw)) AS event_uid,
+    coalesce(nullif(j.eventID, ''), 'sha256:' || sha256(json(raw)::VARCHAR)) AS event_uid,
     {_TIME} AS event_time,
     CAST({_TIME} AS DATE) AS event_date,
     6003 AS class_uid,
@@ -205,8 +216,9 @@ SELECT
     j.userIdentity.sessionContext.sessionIssuer.arn AS session_issuer_arn,
     j.userIdentity.sessionContext.sessionIssuer.type AS session_issuer_type,
     CASE WHEN j.userIdentity.type = 'AssumedRole'
-         THEN nullif(coalesce(regexp_extract(j.userIdentity.arn, ':assumed-role/[^/]+/(.+)$', 1),
-                              split_part(j.userIdentity.principalId, ':', 2)), '') END AS session_name,
+         -- regexp_extract gives '' (not NULL) when the ARN has no session part
+         THEN coalesce(nullif(regexp_extract(j.userIdentity.arn, ':assumed-role/[^/]+/(.+)$', 1), ''),
+                       nullif(split_part(j.userIdentity.principalId, ':', 2), '')) END AS session_name,
     j.userIdentity.sessionContext.sourceIdentity AS source_identity,
     try_cast(j.userIdentity.sessionContext.attributes.mfaAuthenticated AS BOOLEAN) AS mfa_authenticated,
     coalesce(try_cast(j.userIdentity.sessionContext.attributes.creationDate AS TIMESTAMPTZ),
@@ -234,7 +246,7 @@ FROM (SELECT *, json_transform(raw, '{STRUCT}') AS j FROM _records) t
 
 TYPED_INSIGHTS = f"""
 SELECT
-    coalesce(j.eventID, 'sha256:' || sha256(raw)) AS event_uid,
+    coalesce(nullif(j.eventID, ''), 'sha256:' || sha256(json(raw)::VARCHAR)) AS event_uid,
     {_TIME} AS event_time,
     CAST({_TIME} AS DATE) AS event_date,
     CAST(NULL AS INTEGER) AS class_uid,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -9,6 +11,7 @@ import pyarrow.parquet as pq
 from cairn.sources import SOURCES
 from cairn.sources.base import Sniff, Source
 from cairn.sources.files import PARQUET_MAGIC, InputFile, read_head
+from cairn.sources.framing import CONTAINERS
 
 
 def sniff(f: InputFile) -> Sniff:
@@ -17,7 +20,7 @@ def sniff(f: InputFile) -> Sniff:
     if head[:4] == PARQUET_MAGIC:
         try:
             cols = tuple(pq.read_schema(Path(f.path)).names)
-        except Exception:  # noqa: BLE001 - damaged Parquet is quarantined later
+        except Exception:
             cols = ()
         return Sniff(f.origin, head, is_parquet=True, parquet_columns=cols)
     return Sniff(f.origin, head)
@@ -33,23 +36,41 @@ def detect(s: Sniff) -> Source | None:
     return best[1] if best[0] >= 50 else None
 
 
+# CloudWatch Logs exports to S3 put the event's timestamp before each message.
+CWL_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z (?=[{\[])")
+
+
 def is_json_lines(s: Sniff) -> bool:
-    """True when the input holds one JSON value per line rather than one document.
+    """True when the input holds one JSON object per line rather than one document.
 
-    A document spanning several lines (pretty-printed) or a single-line document
-    is not JSON lines; two or more lines that each start with ``{`` and the
-    first of which is a complete JSON value are.
+    Two or more lines that each start with ``{`` (optionally after a CloudWatch
+    Logs export timestamp) are JSON lines when at least one complete line among
+    the first ones is a JSON value on its own, the first line does not end like
+    the opening of a multi-line document (``[``, ``{``) and no line is a document
+    wrapping a record array (``{"Records": [...]}`` per line is read as
+    documents). A bad first line does not hide the layout of the lines after it.
     """
-    import json
-
     text = s.head.decode("utf-8", "replace").lstrip("\ufeff")
-    lines = [ln for ln in text.split("\n") if ln.strip()]
-    if len(lines) < 2 or not lines[0].lstrip().startswith("{"):
+    raw_lines = text.split("\n")
+    last_cut = not text.endswith("\n")
+    lines = [
+        (CWL_PREFIX.sub("", ln.strip()), i == len(raw_lines) - 1 and last_cut)
+        for i, ln in enumerate(raw_lines)
+        if ln.strip()
+    ]
+    if len(lines) < 2 or not (lines[0][0].startswith("{") and lines[1][0].startswith("{")):
         return False
-    if not lines[1].lstrip().startswith("{"):
+    if lines[0][0].endswith(("[", "{")):
         return False
-    try:
-        json.loads(lines[0])
-    except ValueError:
-        return False
-    return True
+    parsed = 0
+    for line, cut in lines[:20]:
+        if cut:
+            break
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and any(isinstance(value.get(c), list) for c in CONTAINERS):
+            return False
+        parsed += 1
+    return parsed > 0

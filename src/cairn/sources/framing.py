@@ -41,14 +41,16 @@ class Rejected:
     raw: bytes
 
 
-def document_items_sql(max_object_size: int) -> str:
-    """SQL reading the JSON documents listed in ``_paths(path, origin)`` into items.
+def document_items_sql(max_object_size: int, compression: str = "auto") -> str:
+    """SQL reading the JSON documents bound as ``$files`` (and listed with their
+    origins in ``_paths(path, origin)``) into items.
 
     A document that is an array yields its elements; an object with a
     ``Records`` / ``Events`` / ``Findings`` / ``findings`` array yields that
     array's elements; any other value is one item. Locators look like
     ``Records[12]`` (1-based), prefixed with ``doc N`` when a file holds
-    several concatenated documents.
+    several concatenated documents. ``compression`` is ``gzip``, ``none`` or
+    ``auto`` (by file name); callers that know it from the bytes pass it.
     """
     container_case = " ".join(
         f"WHEN json_type(doc, '$.{c}') = 'ARRAY' THEN '{c}'" for c in CONTAINERS
@@ -61,8 +63,9 @@ WITH docs AS (
     SELECT filename AS path, json AS doc,
            row_number() OVER (PARTITION BY filename) AS doc_no,
            count(*) OVER (PARTITION BY filename) AS docs_in_file
-    FROM read_json_objects((SELECT list(path) FROM _paths), format = 'unstructured',
-                           filename = true, maximum_object_size = {int(max_object_size)})
+    FROM read_json_objects($files, format = 'unstructured',
+                           filename = true, maximum_object_size = {int(max_object_size)},
+                           compression = '{compression}')
 ), c AS (
     SELECT path, doc_no, docs_in_file, doc,
            CASE WHEN json_type(doc) = 'ARRAY' THEN '' {container_case} ELSE NULL END AS container
@@ -121,75 +124,111 @@ def items_table(rows: list[tuple[str, str, str, str | None]]) -> pa.Table:
 def salvage_document(
     origin: str, data: bytes, damage: str | None = None
 ) -> tuple[list[tuple[str, str, str, str | None]], list[Rejected]]:
-    """Recover the intact records of a damaged JSON document.
+    """Recover the intact records of a damaged JSON document (or of several
+    concatenated documents, such as JSON lines).
 
-    Walks the document's record array (``Records``/``Events``/``Findings`` or a
-    top-level array) element by element. Intact elements become items; elements
-    with bad UTF-8 and the unreadable remainder are rejected with byte offsets.
+    Walks each document's record array (``Records``/``Events``/``Findings`` or a
+    top-level array) element by element. Intact elements become items holding
+    their original text; elements with bad UTF-8 and the unreadable remainder
+    are rejected with their original bytes and byte offsets. A damaged document
+    that is not a record array is skipped up to the next line that starts a
+    document, so one bad line of a JSON-lines file loses only that line.
+    Locators match :func:`document_items_sql` (``Records[3]``, ``[2]``,
+    ``document``, prefixed with ``doc N`` when the file holds several documents).
     """
     text = data.decode("utf-8", "surrogateescape")
     dec = json.JSONDecoder()
-    items: list[tuple[str, str, str, str | None]] = []
-    rejected: list[Rejected] = []
+    # (doc number, locator, item text) and (doc number, Rejected with a bare locator)
+    found: list[tuple[int, str, str]] = []
+    bad: list[tuple[int, Rejected]] = []
 
     def offset(pos: int) -> int:
         return len(text[:pos].encode("utf-8", "surrogateescape"))
 
-    def reject_rest(pos: int, reason: str) -> None:
-        rest = text[pos:].encode("utf-8", "surrogateescape")
-        if rest.strip():
-            rejected.append(Rejected(origin, f"byte {offset(pos)}", reason, rest))
+    def reject_span(doc: int, start: int, stop: int | None, reason: str, locator: str | None = None) -> None:
+        raw = text[start:stop].encode("utf-8", "surrogateescape")
+        if raw.strip():
+            bad.append((doc, Rejected(origin, locator or f"byte {offset(start)}", reason, raw)))
+
+    def keep(doc: int, label: str, start: int, end: int) -> None:
+        raw = text[start:end]
+        if _has_surrogates(raw):
+            bad.append((doc, Rejected(origin, f"{label} (byte {offset(start)})", "not valid UTF-8",
+                                      raw.encode("utf-8", "surrogateescape"))))
+        else:
+            found.append((doc, label, raw))
 
     pos = _skip_ws(text, 0)
     if pos >= len(text):
-        rejected.append(Rejected(origin, "byte 0", damage or "empty file", data))
-        return items, rejected
-    container, pos = _find_array(text, pos)
-    if container is None:
-        # A single value: it is the record, or the document is beyond repair.
-        try:
-            value, end = dec.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            reject_rest(pos, _why(damage, f"invalid JSON: {exc.msg} at byte {offset(exc.pos)}"))
-            return items, rejected
-        raw = text[pos:end]
-        if _has_surrogates(raw):
-            rejected.append(Rejected(origin, "document", "not valid UTF-8", raw.encode("utf-8", "surrogateescape")))
-        else:
-            items.append((origin, "document", json.dumps(value, ensure_ascii=False), None))
-        reject_rest(_skip_ws(text, end), _why(damage, "unexpected data after the JSON document"))
-        return items, rejected
-    index = 0
-    while True:
-        pos = _skip_ws(text, pos)
-        if pos < len(text) and text[pos] == "]":
-            return items, rejected
-        index += 1
-        label = f"{container}[{index}]" if container else f"[{index}]"
-        try:
-            value, end = dec.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            reject_rest(
-                pos,
-                _why(damage, f"invalid JSON in {label}: {exc.msg} at byte {offset(exc.pos)}"),
-            )
-            return items, rejected
-        raw = text[pos:end]
-        if _has_surrogates(raw):
-            rejected.append(
-                Rejected(origin, f"{label} (byte {offset(pos)})", "not valid UTF-8",
-                         raw.encode("utf-8", "surrogateescape"))
-            )
-        else:
-            items.append((origin, label, json.dumps(value, ensure_ascii=False), None))
-        pos = _skip_ws(text, end)
-        if pos < len(text) and text[pos] == ",":
-            pos += 1
+        return [], [Rejected(origin, "byte 0", damage or "empty file", data)]
+    doc = 0
+    while pos < len(text):
+        doc += 1
+        start = pos
+        container, pos = _find_array(text, pos)
+        if container is None:
+            # A single value: it is the record, or this document is beyond repair.
+            try:
+                _, end = dec.raw_decode(text, start)
+            except json.JSONDecodeError as exc:
+                nxt = _next_document(text, start)
+                reject_span(doc, start, nxt, _why(damage if nxt is None else None,
+                                                  f"invalid JSON: {exc.msg} (byte {offset(exc.pos)})"))
+                if nxt is None:
+                    break
+                pos = nxt
+                continue
+            keep(doc, "document", start, end)
+            pos = _skip_ws(text, end)
             continue
-        if pos < len(text) and text[pos] == "]":
-            return items, rejected
-        reject_rest(pos, _why(damage, f"record array ends unexpectedly after {label}"))
-        return items, rejected
+        index = 0
+        closed = False
+        while True:
+            pos = _skip_ws(text, pos)
+            if pos < len(text) and text[pos] == "]" and index == 0:
+                closed = True
+                break
+            index += 1
+            label = f"{container}[{index}]"
+            try:
+                _, end = dec.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                reject_span(doc, pos, None, _why(
+                    damage, f"invalid JSON in {label}: {exc.msg} (byte {offset(exc.pos)})"))
+                break
+            keep(doc, label, pos, end)
+            pos = _skip_ws(text, end)
+            if pos < len(text) and text[pos] == ",":
+                pos += 1
+                continue
+            if pos < len(text) and text[pos] == "]":
+                closed = True
+                break
+            reject_span(doc, pos, None, _why(damage, f"record array ends unexpectedly after {label}"))
+            break
+        if not closed:
+            break
+        # The record array is intact: find where its document ends.
+        try:
+            end = pos + 1 if container == "" else _object_rest(dec, text, pos + 1)
+        except json.JSONDecodeError as exc:
+            reject_span(doc, pos + 1, None, _why(
+                damage, f"invalid JSON after the record array: {exc.msg} (byte {offset(exc.pos)})"))
+            break
+        pos = _skip_ws(text, end)
+    if damage and not any(r.reason.startswith(damage) for _, r in bad):
+        # The data stops at a clean boundary, but the input was cut: say so.
+        bad.append((doc, Rejected(origin, f"byte {len(data)}", damage, b"")))
+    # Documents are numbered when the file holds several (as the engine does); trailing
+    # garbage after a single document does not count as one.
+    readable = {n for n, _, _ in found} | {n for n, r in bad if not r.locator.startswith("byte ")}
+    prefix = (lambda n: f"doc {n} ") if len(readable) > 1 else (lambda n: "")
+    items = [(origin, prefix(n) + label, raw, None) for n, label, raw in found]
+    rejected = [
+        r if r.locator.startswith("byte ") else Rejected(r.origin, prefix(n) + r.locator, r.reason, r.raw)
+        for n, r in bad
+    ]
+    return items, rejected
 
 
 def _why(damage: str | None, reason: str) -> str:
@@ -207,20 +246,67 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
+def _next_document(text: str, pos: int) -> int | None:
+    """Start of the next line after ``pos`` that opens a JSON object or array."""
+    while True:
+        nl = text.find("\n", pos)
+        if nl < 0:
+            return None
+        j = _skip_ws(text, nl + 1)
+        if j < len(text) and text[j] in "{[":
+            return j
+        pos = nl + 1
+
+
 def _find_array(text: str, pos: int) -> tuple[str | None, int]:
-    """Locate the record array: returns (container name or '', index after '[')."""
+    """Locate a document's record array: (container name or '', index after '[').
+
+    Only top-level keys count (a nested ``"Events": [`` is not a container); the
+    first of :data:`CONTAINERS` found wins, as in :func:`document_items_sql`.
+    """
     if text[pos] == "[":
         return "", pos + 1
     if text[pos] != "{":
         return None, pos
-    for name in CONTAINERS:
-        key = f'"{name}"'
-        k = text.find(key, pos, pos + 4096)
-        if k < 0:
-            continue
-        j = _skip_ws(text, k + len(key))
-        if j < len(text) and text[j] == ":":
+    dec = json.JSONDecoder()
+    found: dict[str, int] = {}
+    j = _skip_ws(text, pos + 1)
+    while j < len(text) and text[j] == '"':
+        try:
+            key, j = dec.raw_decode(text, j)
+        except json.JSONDecodeError:
+            break
+        j = _skip_ws(text, j)
+        if j >= len(text) or text[j] != ":":
+            break
+        j = _skip_ws(text, j + 1)
+        if j < len(text) and text[j] == "[" and key in CONTAINERS and key not in found:
+            found[key] = j + 1
+            if key == CONTAINERS[0]:
+                break
+        try:
+            _, j = dec.raw_decode(text, j)
+        except json.JSONDecodeError:
+            break
+        j = _skip_ws(text, j)
+        if j < len(text) and text[j] == ",":
             j = _skip_ws(text, j + 1)
-            if j < len(text) and text[j] == "[":
-                return name, j + 1
+    for name in CONTAINERS:
+        if name in found:
+            return name, found[name]
     return None, pos
+
+
+def _object_rest(dec: json.JSONDecoder, text: str, j: int) -> int:
+    """Index after the ``}`` closing an object whose remaining members start at ``j``."""
+    while True:
+        j = _skip_ws(text, j)
+        if j < len(text) and text[j] == "}":
+            return j + 1
+        if j >= len(text) or text[j] != ",":
+            raise json.JSONDecodeError("expected ',' or '}'", text, j)
+        _, j = dec.raw_decode(text, _skip_ws(text, j + 1))  # the key
+        j = _skip_ws(text, j)
+        if j >= len(text) or text[j] != ":":
+            raise json.JSONDecodeError("expected ':'", text, j)
+        _, j = dec.raw_decode(text, _skip_ws(text, j + 1))  # the value
