@@ -204,8 +204,8 @@ def test_guardduty_through_security_hub_and_threat_intel(lake: Any, tmp_path: Pa
         ("ThreatIntelIndicators[].Value", "url", "http://evil.example.com/a"),
         ("ThreatIntelIndicators[].Value", "hash", "ab" * 32),
     }
-    assert dict(lake.rows("SELECT value, ip_bin FROM observables WHERE type = 'ip'"))["2001:db8::9"] == \
-        ipaddress.ip_address("2001:db8::9").packed
+    assert r["indicator_ips_bin"] == [_v4("198.51.100.9"), ipaddress.ip_address("2001:db8::9").packed]
+    assert lake.rows("SELECT ip_bin FROM observables WHERE field LIKE 'ProductFields%'") == [(_v4("198.51.100.9"),)]
 
 
 def test_asff_syntax_template_placeholders_do_not_break_typing(lake: Any, tmp_path: Path) -> None:
@@ -239,7 +239,7 @@ def test_unusable_findings_are_quarantined_with_a_reason(lake: Any, tmp_path: Pa
         "line 5": "unsupported SchemaVersion 2024-01-01 (ASFF is 2018-10-08)",
         "line 6": "Severity.Normalized is not a number: high",
         "line 7": "Resources is not a list",
-        "line 8 detail.findings[1]": "finding is not a JSON object (found varchar)",
+        "line 8 detail.findings[1]": "finding is not a JSON object (found a string)",
     }
 
 

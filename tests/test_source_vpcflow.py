@@ -69,6 +69,7 @@ def test_default_v2_accept_reject_nodata_skipdata_icmp_ipv6(lake: Lake) -> None:
     assert first["srcaddr_bin"] == ip_to_bin(ipaddress.ip_address("172.31.16.139"))
     assert json.loads(first["raw"]) == (VF / "default-v2.log").read_text().splitlines()[1]
     assert first["extra"] is None and first["vpc_id"] is None
+    assert first["event_uid"].startswith("sha256:") and len(first["event_uid"]) == 71
     assert [x["action"] for x in r] == ["ACCEPT", "REJECT", None, None, "ACCEPT", "REJECT", "ACCEPT"]
     # NODATA / SKIPDATA: loaded, with null addresses, ports and counts.
     for x, status in zip(r[2:4], ("NODATA", "SKIPDATA"), strict=True):

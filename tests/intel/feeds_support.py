@@ -63,8 +63,8 @@ class Store:
         return self.engine.arrow(sql, params).to_pylist()
 
 
-@pytest.fixture
-def st(tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture(name="st")
+def st_fixture(tmp_path: Path) -> Iterator[Store]:
     """A fresh workspace and store."""
     ws = Workspace.open(tmp_path / "ws")
     engine = DuckDBEngine(ws.catalog_path, temp_directory=ws.root / "tmp")
@@ -93,8 +93,8 @@ class Server:
     log: list[tuple[str, dict[str, str]]]
 
 
-@pytest.fixture
-def http_server() -> Iterator[Server]:
+@pytest.fixture(name="http_server")
+def http_server_fixture() -> Iterator[Server]:
     """Serve ``routes`` on 127.0.0.1 in a thread (ETag / If-Modified-Since / 304 / failures / delays)."""
     routes: dict[str, Route] = {}
     log: list[tuple[str, dict[str, str]]] = []

@@ -154,8 +154,10 @@ def feeds_cmd(
     t = Table(title="intel feed versions" + (" (all)" if all_versions else " (current)"))
     cols = ("source", "feed_version", "current", "loaded_at", "format", "loaded", "rejected", "unsupported",
             "sanity_dropped", "added", "removed", "unchanged")
+    width = max([len(r["source"]) for r in rows] or [6])
     for c in cols:
-        t.add_column(c, justify="right" if c in cols[5:] else "left")
+        t.add_column(c, justify="right" if c in cols[5:] else "left", no_wrap=c == "source",
+                     min_width=width if c == "source" else None)
     for r in rows:
         t.add_row(r["source"], r["feed_version"], "yes" if r["is_current"] else "", f"{r['loaded_at']:%Y-%m-%d %H:%M}",
                   r["format"], *(f"{int(r[c] or 0):,}" for c in cols[5:]))

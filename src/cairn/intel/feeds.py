@@ -231,8 +231,7 @@ def open_target(target: str, client: HttpClient, scratch: Path, *, etag: str | N
         resp = client.get(urljoin(target, "manifest.json"), etag=etag, last_modified=last_modified)
         if resp.status == 304:
             return None, resp
-        cache = {urljoin(target, "manifest.json"): resp.body or b""}
-        return UrlInput(target, lambda u: cache.pop(u, None) or client.fetch(u)), resp
+        return UrlInput(target, client.fetch, cache={urljoin(target, "manifest.json"): resp.body or b""}), resp
     scratch.mkdir(parents=True, exist_ok=True)
     dest = scratch / f"download-{uuid.uuid4().hex[:12]}"
     resp = client.get(target, etag=etag, last_modified=last_modified, dest=dest)

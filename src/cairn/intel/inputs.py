@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urljoin
 
-from cairn.errors import InputError
+from cairn.errors import InputError, RemoteError
 
 GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 64 * 1024
@@ -97,10 +97,16 @@ Fetch = Callable[[str], bytes]
 class UrlInput:
     """An HTTP(S) resource; a URL ending in ``/`` is a folder layout (MISP feed)."""
 
-    def __init__(self, url: str, fetch: Fetch, body: bytes | None = None) -> None:
+    def __init__(self, url: str, fetch: Fetch, body: bytes | None = None,
+                 cache: dict[str, bytes] | None = None) -> None:
         self.origin = url
         self._fetch = fetch
         self._body = body
+        self._cache = dict(cache or {})
+        """Members already fetched that are read more than once (a MISP feed's manifest.json)."""
+
+    def _get(self, url: str) -> bytes:
+        return self._cache[url] if url in self._cache else self._fetch(url)
 
     @property
     def is_dir(self) -> bool:
@@ -112,13 +118,15 @@ class UrlInput:
                 self._body = self._fetch(self.origin)
             data = self._body
         else:
-            data = self._fetch(urljoin(self.origin, member))
+            data = self._get(urljoin(self.origin, member))
         return _maybe_gunzip(io.BytesIO(data))
 
     def exists(self, member: str) -> bool:
+        if urljoin(self.origin, member) in self._cache:
+            return True
         try:
             self._fetch(urljoin(self.origin, member))
-        except InputError:
+        except (InputError, RemoteError):
             return False
         return True
 

@@ -1,9 +1,11 @@
 """The indicator model shared by feed parsers, the intel store, lookup and enrichment.
 
-A parser turns a feed file into rows of :data:`PARSED_SCHEMA` (values not yet
-normalised) plus rejects; the store normalises them (``cairn.intel.normalize``),
-applies sanity checks and writes one *feed version* of :data:`INDICATOR_SCHEMA`
-rows. IP indicators (single addresses and CIDRs, IPv4 and IPv6) carry their
+A parser streams a feed as :class:`ParsedChunk` batches: rows of :data:`PARSED_SCHEMA`
+(values not yet normalised) plus rejects and unsupported entries; the store
+(``cairn.intel.store``) normalises them (``cairn.intel.normalize`` / ``normsql``),
+applies sanity checks (``cairn.intel.sanity``) and writes one *feed version* of
+:data:`INDICATOR_SCHEMA` rows, and the entries that did not make it as
+:data:`REJECT_SCHEMA` rows (table ``intel_rejects``). IP indicators (single addresses and CIDRs, IPv4 and IPv6) carry their
 range as 16-byte big-endian ``range_start``/``range_end`` (IPv4 mapped into
 IPv6, see :mod:`cairn.lake.addresses`), the same form as the lake's ``*_bin``
 columns, so matching is a byte-order range or equality join on any engine.

@@ -97,6 +97,8 @@ SCHEMELESS_URL = r"^[^/?#:@\t\n\v\f\r ]+(?::[0-9]{1,5})?(?:[/?]|$)"
 PORT_SUFFIX = r"^(.*[^:]):([0-9]{1,5})$"
 HOSTPORT = r"^(\[[^\]]*\]|[^:]*)(?::([0-9]*))?$"
 IPV4_LITERAL = r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$"
+IPV6_LITERAL = r"^\[[0-9A-Fa-f:.]+\]$"
+BAD_IP_LITERAL = "not a valid IP literal"
 STRIP = r"^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$"
 
 
@@ -290,9 +292,10 @@ def normalize_domain(text: str) -> Normalized:
 
 def normalize_email(text: str) -> Normalized:
     """``local@domain``, lower-case, IDNA domain."""
+    raw_local = strip(text).rpartition("@")[0]
     v = strip(text).lower()
     local, at, domain = v.rpartition("@")
-    if not at or not _search(EMAIL_LOCAL_VALID, local):
+    if not at or not raw_local.isascii() or not _search(EMAIL_LOCAL_VALID, local):
         return _fail("email", "not a valid e-mail address")
     host, reason = host_or_reason(domain)
     if host is None:
@@ -320,6 +323,8 @@ def normalize_url(text: str) -> Normalized:
         return _fail("url", "URL without host")
     raw_host, port = hm[1], hm[2] or ""
     if raw_host.startswith("["):
+        if not _search(IPV6_LITERAL, raw_host):
+            return _fail("url", f"URL host: {BAD_IP_LITERAL}")
         host = raw_host.lower()
     elif _search(IPV4_LITERAL, raw_host):
         host = raw_host
@@ -331,5 +336,5 @@ def normalize_url(text: str) -> Normalized:
     port_txt = "" if port in ("", _DEFAULT_PORTS.get(scheme)) else f":{port}"
     if not rest.startswith("/"):
         rest = "/" + rest
-    user = f"{userinfo.lower()}@" if userinfo else ""
+    user = f"{userinfo.lower() if userinfo.isascii() else userinfo}@" if userinfo else ""
     return Normalized(type="url", value=f"{scheme}://{user}{host}{port_txt}{rest}")

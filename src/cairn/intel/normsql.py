@@ -121,7 +121,8 @@ def normalize_table(
         f"WHEN {_m('_host_raw', n.IPV4_LITERAL)} THEN _host_raw ELSE ({host}) END"
     )
     url_host_reason = (
-        f"CASE WHEN starts_with(_host_raw, '[') OR {_m('_host_raw', n.IPV4_LITERAL)} THEN NULL "
+        f"CASE WHEN starts_with(_host_raw, '[') THEN CASE WHEN NOT {_m('_host_raw', n.IPV6_LITERAL)} "
+        f"THEN {lit(n.BAD_IP_LITERAL)} END WHEN {_m('_host_raw', n.IPV4_LITERAL)} THEN NULL "
         f"ELSE ({host_reason}) END"
     )
     hv = "lower(_v)"
@@ -135,7 +136,8 @@ def normalize_table(
         "OR (lower(_scheme) = 'https' AND _port_txt = '443') THEN '' ELSE ':' || _port_txt END"
     )
     url_value = (
-        f"lower(_scheme) || '://' || CASE WHEN _userinfo <> '' THEN lower(_userinfo) || '@' ELSE '' END "
+        f"lower(_scheme) || '://' || CASE WHEN _userinfo = '' THEN '' WHEN {_m('_userinfo', _NON_ASCII)} "
+        f"THEN _userinfo || '@' ELSE lower(_userinfo) || '@' END "
         f"|| ({url_host}) || {url_port} || CASE WHEN starts_with(_rest, '/') THEN _rest ELSE '/' || _rest END"
     )
     e.execute(
@@ -158,6 +160,7 @@ def normalize_table(
                WHEN s._t = 'domain' THEN CASE WHEN {port_ok} > 65535 THEN 'port ' || _port_txt || ' out of range'
                     ELSE ({host_reason}) END
                WHEN s._t = 'email' THEN CASE WHEN NOT contains(s._v, '@') OR NOT {_m(local, n.EMAIL_LOCAL_VALID)}
+                    OR {_m("regexp_extract(s._v, '^(.*)@', 1)", _NON_ASCII)}
                     THEN 'not a valid e-mail address' WHEN ({host_reason}) IS NOT NULL THEN 'e-mail domain: ' || ({host_reason}) END
                WHEN s._t = 'url' THEN CASE WHEN starts_with(s._v, '/') THEN 'URL path without host (cannot be matched)'
                     WHEN NOT {_m('_u', n.URL_PARTS)} THEN 'not a valid URL'

@@ -81,6 +81,7 @@ class LoadReport:
     removed: int = 0
     unchanged: int = 0
     cidr_canonicalised: int = 0
+    loaded_at: datetime | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     """``kind: reason`` -> count (most frequent first)."""
     meta: dict[str, Any] = field(default_factory=dict)
@@ -186,7 +187,7 @@ class IntelStore:
             run_dir = self.ws.staging / version
             run_dir.mkdir(parents=True)
             try:
-                self._stage(inp, fmt, ctx, run_dir, report, progress)
+                self._stage(inp, fmt, ctx, report, progress)
                 self._normalise(run_dir, report, settings, source, version)
                 self._diff(cur, report)
                 report.meta = dict(ctx.meta)
@@ -198,7 +199,7 @@ class IntelStore:
                     self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return report
 
-    def _stage(self, inp: FeedInput, fmt: Format, ctx: ParseContext, run_dir: Path, report: LoadReport,
+    def _stage(self, inp: FeedInput, fmt: Format, ctx: ParseContext, report: LoadReport,
                progress: Progress | None) -> None:
         """Parser chunks -> engine temp tables (the engine spills to disk; Python holds one chunk)."""
         e = self.engine
@@ -237,7 +238,7 @@ class IntelStore:
 
         normsql.normalize_table(e, "_intel_parsed", ip_hook=hook)
         e.execute("DROP TABLE IF EXISTS _intel_parsed")
-        loaded_at = _now()
+        report.loaded_at = loaded_at = _now()
         e.execute(_MERGE_SQL, {"source": source, "loaded_at": loaded_at, "confidence": s.confidence,
                                "severity": s.severity, "threat_type": s.threat_type, "tlp": s.tlp})
         counts = e.rows(
@@ -266,7 +267,6 @@ class IntelStore:
                 f"SELECT kind, reason, count(*) FROM read_parquet({_q(run_dir / 'lake' / INTEL_REJECTS.name / part / 'part-0.parquet')}) "
                 f"GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 25")
         }
-        self._loaded_at = loaded_at
 
     def _diff(self, cur: dict[str, Any] | None, report: LoadReport) -> None:
         files = [] if cur is None else [
@@ -295,20 +295,20 @@ class IntelStore:
                     "INSERT INTO _cairn_files (table_name, path, partition_value, rows, min_time, max_time, run_id) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [rel.parts[0], rel.as_posix(), "/".join(rel.parts[1:-1]), pq.read_metadata(dest).num_rows,
-                     self._loaded_at, self._loaded_at, r.feed_version])
+                     r.loaded_at, r.loaded_at, r.feed_version])
             self.engine.execute("UPDATE _intel_feed_versions SET is_current = false WHERE source = ? AND is_current",
                                 [r.source])
             self.engine.execute(
                 "INSERT INTO _intel_feed_versions VALUES (?, ?, true, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                 "?, ?, ?, ?, ?, ?)",
-                [r.source, r.feed_version, self._loaded_at, self._loaded_at, r.origin, r.format, r.content_hash,
+                [r.source, r.feed_version, r.loaded_at, r.loaded_at, r.origin, r.format, r.content_hash,
                  settings_hash, etag, last_modified, r.parsed, r.loaded, r.duplicates, r.rejected, r.unsupported,
                  r.sanity_dropped, r.added, r.removed, r.unchanged, s.internal, s.max_age_days,
                  s.decay_half_life_days, r.seconds, json.dumps({**r.meta, "reasons": r.reasons}, default=str)])
             self.set_policy(r.source, s)
             self.engine.execute(
                 "INSERT INTO _cairn_runs VALUES (?, 'intel-load', ?, now(), 'committed', ?)",
-                [r.feed_version, self._loaded_at, json.dumps(r.to_dict(), default=str)])
+                [r.feed_version, r.loaded_at, json.dumps(r.to_dict(), default=str)])
             self.catalog.refresh_views(list(FEED_TABLES))
 
 

@@ -38,6 +38,7 @@ from cairn.sources.framing import (
     ITEMS_SCHEMA,
     Rejected,
     document_items_sql,
+    is_multi_document,
     items_table,
     line_items,
     salvage_document,
@@ -111,6 +112,7 @@ class _Planned:
     lines: bool
     size: int
     compressed: bool = False
+    multi: bool = True
 
 
 class _Batch:
@@ -123,9 +125,13 @@ class _Batch:
         self.rejected: list[Rejected] = []
         # Files whose items the engine read from JSON documents (re-serialised text).
         self.engine_documents: dict[str, Path] = {}
+        self.framing_sql: str | None = None
         engine.execute(
             "CREATE OR REPLACE TEMP TABLE _items "
             "(origin VARCHAR, locator VARCHAR, item VARCHAR, header VARCHAR)"
+        )
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE _records_all AS SELECT * FROM ({source.records_sql}) LIMIT 0"
         )
 
     def add_items(self, rows: Sequence[tuple[str, str, str, str | None]]) -> None:
@@ -210,7 +216,8 @@ class Ingestor:
                 raw,
             )
         lines = source.framing == "json" and is_json_lines(s)
-        return _Planned(f, source, lines, f.size, f.compressed)
+        multi = source.framing == "json" and not lines and is_multi_document(s.head)
+        return _Planned(f, source, lines, f.size, f.compressed, multi)
 
     # -- the run ------------------------------------------------------------------
 
@@ -236,8 +243,8 @@ class Ingestor:
 
     def _run(self, targets: Sequence[str], run_dir: Path, summary: RunSummary) -> None:
         cfg = self.ws.config.ingest
-        pending: dict[tuple[str, bool, bool], list[_Planned]] = {}
-        pending_bytes: dict[tuple[str, bool, bool], int] = {}
+        pending: dict[tuple[str, bool, bool, bool], list[_Planned]] = {}
+        pending_bytes: dict[tuple[str, bool, bool, bool], int] = {}
         self._quarantine: list[Rejected | tuple[str, Rejected]] = []
         self._batch_no = 0
         for item in self._inputs(targets, run_dir):
@@ -261,7 +268,7 @@ class Ingestor:
             if isinstance(planned, Rejected):
                 self._add_quarantine(summary, "unknown", [planned])
                 continue
-            key = (planned.source.name, planned.lines, planned.compressed)
+            key = (planned.source.name, planned.lines, planned.compressed, planned.multi)
             pending.setdefault(key, []).append(planned)
             pending_bytes[key] = pending_bytes.get(key, 0) + planned.size
             summary.sources[planned.source.name] = summary.sources.get(planned.source.name, 0) + 1
@@ -283,7 +290,7 @@ class Ingestor:
             for f in files:
                 self._frame_lines(batch, f)
         else:
-            self._frame_documents(batch, files, planned[0].compressed)
+            self._frame_documents(batch, files, planned[0].compressed, planned[0].multi)
         self._process(batch, source, run_dir, summary)
 
     @staticmethod
@@ -306,21 +313,33 @@ class Ingestor:
         batch.add_items(rows)
         batch.rejected.extend(rejected)
 
-    def _frame_documents(self, batch: _Batch, files: list[InputFile], compressed: bool) -> None:
-        # One INSERT ... SELECT for the whole batch. A statement is atomic, so when one
-        # file fails no row of the attempt stays in _items; the files are then tried
-        # one by one and those the engine cannot read are salvaged.
-        sql = document_items_sql(MAX_OBJECT_SIZE, "gzip" if compressed else "none")
+    def _frame_documents(self, batch: _Batch, files: list[InputFile], compressed: bool, multi: bool) -> None:
+        """Read JSON documents with the engine straight into ``_records_all``.
+
+        Framing and the source's records SQL run as one statement (the items are
+        never materialised). A statement is atomic, so when one file fails no row
+        of the attempt remains; the files are then tried one by one, and those the
+        engine cannot read are salvaged in Python into ``_items``.
+        """
+        framing = document_items_sql(MAX_OBJECT_SIZE, "gzip" if compressed else "none", multi=multi)
+        sql = (
+            f"INSERT INTO _records_all WITH _items AS ({framing}) "
+            f"SELECT * FROM ({batch.source.records_sql})"
+        )
+        batch.framing_sql = framing
+
+        def load(group: list[InputFile]) -> None:
+            self._with_paths(group, lambda: self.engine.execute(sql, {"files": [str(f.path) for f in group]}))
+            batch.engine_documents.update({f.origin: f.path for f in group})
+
         try:
-            self._with_paths(files, lambda: batch.add_items_sql(sql, {"files": [str(f.path) for f in files]}))
-            batch.engine_documents.update({f.origin: f.path for f in files})
+            load(files)
             return
         except EngineError:
             pass
         for f in files:
             try:
-                self._with_paths([f], lambda: batch.add_items_sql(sql, {"files": [str(f.path)]}))  # noqa: B023
-                batch.engine_documents[f.origin] = f.path
+                load([f])
             except EngineError:
                 data, damage = read_all(f.path)
                 rows, rejected = salvage_document(f.origin, data, damage)
@@ -354,6 +373,22 @@ class Ingestor:
             for r, key in zip(rejected, keys, strict=True)
         ]
 
+    def _items_for_rejects(self, batch: _Batch) -> None:
+        """Materialise the items of engine-read files that have rejected records.
+
+        Quarantine entries name the item a rejected record came from (an envelope,
+        say); only the few files with rejects are framed again for that.
+        """
+        if not batch.engine_documents or batch.framing_sql is None:
+            return
+        origins = {
+            r[0] for r in self.engine.rows("SELECT DISTINCT origin FROM _records_all WHERE error IS NOT NULL")
+        } & set(batch.engine_documents)
+        if origins:
+            files = [InputFile(o, batch.engine_documents[o], 0) for o in sorted(origins)]
+            self._with_paths(files, lambda: batch.add_items_sql(
+                batch.framing_sql or "", {"files": [str(f.path) for f in files]}))
+
     def _with_paths(self, files: list[InputFile], fn: Callable[[], None]) -> None:
         paths = pa.table(
             {"path": [str(f.path) for f in files], "origin": [f.origin for f in files]}
@@ -367,8 +402,11 @@ class Ingestor:
 
     def _process(self, batch: _Batch, source: Source, run_dir: Path, summary: RunSummary) -> None:
         e = self.engine
-        e.execute(f"CREATE OR REPLACE TEMP TABLE _records_all AS SELECT * FROM ({source.records_sql})")
+        # Items framed in Python (lines, salvage, custom framers); engine-read documents
+        # are already in _records_all.
+        e.execute(f"INSERT INTO _records_all SELECT * FROM ({source.records_sql})")
         self._add_quarantine(summary, source.name, batch.rejected)
+        self._items_for_rejects(batch)
         bad = e.rows(
             "SELECT r.origin, r.locator, r.error, r.raw, any_value(i.locator) FROM _records_all r "
             "LEFT JOIN _items i ON i.origin = r.origin AND i.item = r.raw "
@@ -394,59 +432,39 @@ class Ingestor:
     def _load_table(
         self, batch: _Batch, source: Source, spec: TableSpec, run_dir: Path, summary: RunSummary
     ) -> None:
+        """Type the records of one table, quarantine rejects, dedup, and write the new rows.
+
+        Only ``_typed`` is materialised: dedup works on a small ``_keep`` table of
+        row ids, and the rows to write are a view joining the two (plus the
+        address classification), read once for the table and once for observables.
+        """
         e = self.engine
         counts = summary.tables.setdefault(spec.name, TableCounts())
         typed = source.typed_sql[spec.name]
         e.execute(
-            "CREATE OR REPLACE TEMP TABLE _typed AS "
+            "CREATE OR REPLACE TEMP TABLE _typed AS SELECT *, "
+            f"md5_number(? || {spec.key_column}) AS _k FROM ("
             "WITH _records AS (SELECT origin, locator, raw FROM _records_all "
-            f"WHERE route = ? AND error IS NULL) SELECT * FROM ({typed})",
-            [spec.name],
+            f"WHERE route = ? AND error IS NULL) SELECT * FROM ({typed}))",
+            [spec.name + "\x1f", spec.name],
         )
-        # Address columns: classify distinct values once, join back.
-        ip_cols = source.ip_columns.get(spec.name, ())
-        selects: dict[str, str] = {}
-        joins = []
-        for i, ipc in enumerate(ip_cols):
-            values = [r[0] for r in e.rows(f"SELECT DISTINCT {ipc.text_column} FROM _typed")]
-            e.register(f"_ipmap{i}", ip_map(values))
-            joins.append(f"LEFT JOIN _ipmap{i} m{i} ON m{i}.value = t.{ipc.text_column}")
-            selects[ipc.out] = f"m{i}.ip"
-            selects[f"{ipc.out}_bin"] = f"m{i}.ip_bin"
-            if ipc.kind:
-                selects[f"{ipc.out}_kind"] = f"coalesce(m{i}.kind, 'empty')"
-            if ipc.domain_out:
-                selects[ipc.domain_out] = f"m{i}.domain"
-        cols = ", ".join(
-            f"CAST({selects.get(c.name, 't.' + c.name)} AS {c.type}) AS {c.name}"
-            for c in spec.columns
-            if c.name != "ingest_run"
-        )
-        e.execute(
-            f"CREATE OR REPLACE TEMP TABLE _final AS SELECT {cols}, ? AS ingest_run, t._reject, "
-            f"md5_number(? || t.{spec.key_column}) AS _k FROM _typed t {' '.join(joins)}",
-            [summary.run_id, spec.name + "\x1f"],
-        )
-        for i in range(len(ip_cols)):
-            e.unregister(f"_ipmap{i}")
-        total = e.scalar("SELECT count(*) FROM _final")
-        rejects = e.rows("SELECT origin, locator, _reject, raw FROM _final WHERE _reject IS NOT NULL")
+        total = e.scalar("SELECT count(*) FROM _typed")
+        rejects = e.rows("SELECT origin, locator, _reject, raw FROM _typed WHERE _reject IS NOT NULL")
         self._add_quarantine(
             summary,
             source.name,
             self._original_bytes(batch, [Rejected(o, loc, why, raw.encode()) for o, loc, why, raw in rejects]),
             table=spec.name,
         )
+        # First occurrence of each key in the batch, unless an earlier run or batch has it.
         e.execute(
-            "CREATE OR REPLACE TEMP TABLE _new AS SELECT * EXCLUDE (_reject, _rn) FROM ("
-            "  SELECT *, row_number() OVER (PARTITION BY _k ORDER BY origin, locator) AS _rn"
-            "  FROM _final WHERE _reject IS NULL) f "
-            "WHERE _rn = 1 AND NOT EXISTS (SELECT 1 FROM _cairn_keys k "
-            "  WHERE k.table_name = ? AND k.key_hash = f._k) "
-            "AND NOT EXISTS (SELECT 1 FROM _run_keys k WHERE k.table_name = ? AND k.key_hash = f._k)",
+            "CREATE OR REPLACE TEMP TABLE _keep AS SELECT _k, arg_min(rowid, (origin, locator)) AS rid "
+            "FROM _typed t WHERE _reject IS NULL GROUP BY _k HAVING NOT EXISTS ("
+            "  SELECT 1 FROM _cairn_keys k WHERE k.table_name = ? AND k.key_hash = t._k) "
+            "AND NOT EXISTS (SELECT 1 FROM _run_keys k WHERE k.table_name = ? AND k.key_hash = t._k)",
             [spec.name, spec.name],
         )
-        new = e.scalar("SELECT count(*) FROM _new")
+        new = e.scalar("SELECT count(*) FROM _keep")
         valid = total - len(rejects)
         counts.read += total
         counts.loaded += new
@@ -455,11 +473,55 @@ class Ingestor:
         summary.loaded += new
         summary.duplicates += valid - new
         if new:
-            e.execute("INSERT INTO _run_keys SELECT ?, _k FROM _new", [spec.name])
-            self._write(spec, run_dir)
-            self._write_observables(source, spec, run_dir)
-        for t in ("_typed", "_final", "_new"):
+            e.execute("INSERT INTO _run_keys SELECT ?, _k FROM _keep", [spec.name])
+            maps = self._new_rows_view(source, spec, summary.run_id)
+            try:
+                self._write(spec, run_dir)
+                self._write_observables(source, spec, run_dir)
+            finally:
+                for name in maps:
+                    e.unregister(name)
+                e.execute("DROP VIEW IF EXISTS _new")
+        for t in ("_typed", "_keep"):
             e.execute(f"DROP TABLE IF EXISTS {t}")
+
+    def _new_rows_view(self, source: Source, spec: TableSpec, run_id: str) -> list[str]:
+        """Create the view ``_new``: the rows to write, with address columns filled in.
+
+        Addresses are classified once per distinct value (few per batch) in Python
+        (:func:`cairn.lake.addresses.ip_map`) and joined back.
+        """
+        e = self.engine
+        selects: dict[str, str] = {"ingest_run": "?"}
+        joins, maps = [], []
+        for i, ipc in enumerate(source.ip_columns.get(spec.name, ())):
+            values = [
+                r[0]
+                for r in e.rows(
+                    f"SELECT DISTINCT t.{ipc.text_column} FROM _typed t JOIN _keep k ON t.rowid = k.rid"
+                )
+            ]
+            e.register(f"_ipmap{i}", ip_map(values))
+            maps.append(f"_ipmap{i}")
+            joins.append(f"LEFT JOIN _ipmap{i} m{i} ON m{i}.value = t.{ipc.text_column}")
+            selects[ipc.out] = f"m{i}.ip"
+            selects[f"{ipc.out}_bin"] = f"m{i}.ip_bin"
+            if ipc.kind:
+                selects[f"{ipc.out}_kind"] = f"coalesce(m{i}.kind, 'empty')"
+            if ipc.domain_out:
+                selects[ipc.domain_out] = f"m{i}.domain"
+        cols = ", ".join(
+            f"CAST({selects.get(c.name, 't.' + c.name)} AS {c.type if c.type != 'JSON' else 'VARCHAR'}) AS {c.name}"
+            for c in spec.columns
+        )
+        # A view cannot hold parameters: the run id is a literal (cairn made it: digits, T, Z, hex).
+        assert all(ch.isalnum() or ch == "-" for ch in run_id)
+        cols = cols.replace("CAST(? AS", f"CAST('{run_id}' AS")
+        e.execute(
+            f"CREATE OR REPLACE TEMP VIEW _new AS SELECT {cols} FROM _typed t "
+            f"JOIN _keep k ON t.rowid = k.rid {' '.join(joins)}"
+        )
+        return maps
 
     def _write(self, spec: TableSpec, run_dir: Path) -> None:
         cols = ", ".join([*spec.file_columns(), spec.partition_column])
@@ -474,26 +536,39 @@ class Ingestor:
         )
 
     def _write_observables(self, source: Source, spec: TableSpec, run_dir: Path) -> None:
+        """One pass over the new rows: every observable spec becomes a list of structs, unnested."""
         specs = source.observables.get(spec.name, ())
         if not specs:
             return
-        parts = []
+        lists = []
         for o in specs:
-            value = f"unnest({o.expr})" if o.is_list else o.expr
             bin_expr = o.bin_expr or "CAST(NULL AS BLOB)"
-            parts.append(
-                f"SELECT event_uid, event_time, event_date, '{o.field}' AS field, "
-                f"'{o.type}' AS type, {value} AS value, {bin_expr} AS ip_bin FROM _new"
-                + (f" WHERE {o.expr} IS NOT NULL" if not o.is_list else "")
-            )
-        union = " UNION ALL ".join(parts)
+            if o.is_list and o.bin_expr:
+                # Values and their 16-byte forms are parallel lists.
+                lists.append(
+                    f"list_transform(range(1, coalesce(len({o.expr}), 0) + 1), lambda _i: "
+                    f"{{'field': '{o.field}', 'type': '{o.type}', "
+                    f"'value': CAST({o.expr}[_i] AS VARCHAR), 'ip_bin': CAST({o.bin_expr}[_i] AS BLOB)}})"
+                )
+            elif o.is_list:
+                lists.append(
+                    f"list_transform(coalesce(CAST({o.expr} AS VARCHAR[]), []), lambda _v: "
+                    f"{{'field': '{o.field}', 'type': '{o.type}', 'value': _v, 'ip_bin': CAST(NULL AS BLOB)}})"
+                )
+            else:
+                lists.append(
+                    f"[{{'field': '{o.field}', 'type': '{o.type}', "
+                    f"'value': CAST({o.expr} AS VARCHAR), 'ip_bin': {bin_expr}}}]"
+                )
         target = run_dir / "lake" / OBSERVABLES.name
         target.mkdir(parents=True, exist_ok=True)
         self.engine.execute(
-            f"COPY (SELECT event_uid, '{spec.name}' AS source, event_time, event_date, field, type, "
-            f"value, ip_bin FROM ({union}) WHERE value IS NOT NULL AND value <> '' "
-            f"ORDER BY type, value) TO '{_sql_path(target)}' "
-            f"(FORMAT parquet, PARTITION_BY (source, event_date), "
+            f"COPY (SELECT event_uid, '{spec.name}' AS source, event_time, event_date, "
+            "o.field, o.type, o.value, o.ip_bin FROM ("
+            f"  SELECT event_uid, event_time, event_date, unnest(list_concat({', '.join(lists)})) AS o "
+            "  FROM _new) "
+            "WHERE o.value IS NOT NULL AND o.value <> '') "
+            f"TO '{_sql_path(target)}' (FORMAT parquet, PARTITION_BY (source, event_date), "
             f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', "
             f"COMPRESSION {self.ws.config.ingest.compression}, OVERWRITE_OR_IGNORE true)"
         )

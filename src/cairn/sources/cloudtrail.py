@@ -101,12 +101,7 @@ _STRUCT = """{
  "readOnly":"VARCHAR","managementEvent":"VARCHAR","recipientAccountId":"VARCHAR",
  "sharedEventID":"VARCHAR","requestID":"VARCHAR","vpcEndpointId":"VARCHAR",
  "tlsDetails":{"tlsVersion":"VARCHAR","clientProvidedHostHeader":"VARCHAR"},
- "userIdentity":{"type":"VARCHAR","principalId":"VARCHAR","arn":"VARCHAR","accountId":"VARCHAR",
-   "accessKeyId":"VARCHAR","userName":"VARCHAR","invokedBy":"VARCHAR",
-   "onBehalfOf":{"userId":"VARCHAR"},
-   "sessionContext":{"sourceIdentity":"VARCHAR",
-     "sessionIssuer":{"type":"VARCHAR","arn":"VARCHAR","userName":"VARCHAR"},
-     "attributes":{"mfaAuthenticated":"VARCHAR","creationDate":"VARCHAR"}}},
+ "userIdentity":"JSON",
  "resources":"JSON","requestParameters":"JSON","responseElements":"JSON","additionalEventData":"JSON",
  "insightDetails":{"state":"VARCHAR","eventSource":"VARCHAR","eventName":"VARCHAR",
    "insightType":"VARCHAR","errorCode":"VARCHAR",
@@ -114,10 +109,27 @@ _STRUCT = """{
 }"""
 STRUCT = " ".join(_STRUCT.split())
 
-_READ = "Get|List|Describe|Lookup|Head|Search|Scan|Query|Select|BatchGet|View|Read|Download|Check|Test|Estimate|Preview|Simulate|Decrypt|Verify|Validate"
+# userIdentity is kept whole (a column) and typed by a second, small transform.
+_IDENTITY = """{"type":"VARCHAR","principalId":"VARCHAR","arn":"VARCHAR","accountId":"VARCHAR",
+   "accessKeyId":"VARCHAR","userName":"VARCHAR","invokedBy":"VARCHAR",
+   "onBehalfOf":{"userId":"VARCHAR"},
+   "sessionContext":{"sourceIdentity":"VARCHAR",
+     "sessionIssuer":{"type":"VARCHAR","arn":"VARCHAR","userName":"VARCHAR"},
+     "attributes":{"mfaAuthenticated":"VARCHAR","creationDate":"VARCHAR"}}}"""
+IDENTITY = " ".join(_IDENTITY.split())
+
+_READ = "Get|List|Describe|Lookup|Head|Search|Scan|Query|Select|View|Read|Download|Check|Test|Estimate|Preview|Simulate|Decrypt|Verify|Validate"
 _CREATE = "Create|Run|Allocate|Import|Register|Launch|Request|Issue|Generate|Copy|Add|Upload|Publish|Send|Invoke|Submit|Subscribe|Encrypt"
 _DELETE = "Delete|Remove|Terminate|Deregister|Release|Revoke|Detach|Disassociate|Disable|Cancel|Stop|Purge|Deactivate|Abort|Reject|Unsubscribe|Leave"
-_UPDATE = "Update|Put|Modify|Set|Change|Attach|Associate|Enable|Authorize|Replace|Reset|Tag|Untag|Start|Restore|Rotate|Reboot|Apply|Assign|Move|Edit|Activate|Accept|Rename|Share|Unshare|Resume|Pause|Promote|Reset"
+_UPDATE = "Update|Put|Modify|Set|Change|Attach|Associate|Enable|Authorize|Replace|Reset|Tag|Untag|Start|Restore|Rotate|Reboot|Apply|Assign|Move|Edit|Activate|Accept|Rename|Share|Unshare|Resume|Pause|Promote"
+
+
+def _in(words: str) -> str:
+    return ", ".join(f"'{w}'" for w in words.split("|"))
+
+
+# The leading verb of an API name ("BatchGetItem" -> "Get" after the Batch prefix).
+_VERB = "regexp_extract(regexp_replace(j.eventName, '^Batch', ''), '^[A-Z][a-z]*')"
 
 # Items -> records: strip CloudWatch Logs export timestamps, unwrap EventBridge envelopes
 # and LookupEvents' CloudTrailEvent strings. A record that cannot be used keeps the bytes
@@ -130,10 +142,12 @@ WITH i AS (
     FROM _items
 ), e AS (
     SELECT origin, locator, item, body,
+        -- contains() is a cheap pre-check that spares most records a second parse
         CASE WHEN NOT json_valid(body) THEN NULL
-             WHEN json_type(body, '$.detail') = 'OBJECT'
+             WHEN contains(body, '"detail-type"') AND json_type(body, '$.detail') = 'OBJECT'
                   AND json_extract_string(body, '$."detail-type"') IS NOT NULL THEN 'detail'
-             WHEN json_type(body, '$.CloudTrailEvent') = 'VARCHAR' THEN 'CloudTrailEvent'
+             WHEN contains(body, '"CloudTrailEvent"')
+                  AND json_type(body, '$.CloudTrailEvent') = 'VARCHAR' THEN 'CloudTrailEvent'
              ELSE '' END AS wrap
     FROM i
 ), r AS (
@@ -145,15 +159,16 @@ WITH i AS (
                   ELSE body END AS raw
     FROM e
 ), v AS (
-    SELECT *, wrap IS NOT NULL AND json_valid(raw) AS ok FROM r
+    SELECT *, wrap IS NOT NULL AND (wrap = '' OR json_valid(raw)) AS ok FROM r
 )
 SELECT origin, locator,
     CASE WHEN ok THEN raw ELSE item END AS raw,
-    CASE WHEN ok AND json_extract_string(raw, '$.eventType') = 'AwsCloudTrailInsight'
+    CASE WHEN ok AND contains(raw, 'AwsCloudTrailInsight')
+              AND json_extract_string(raw, '$.eventType') = 'AwsCloudTrailInsight'
          THEN 'cloudtrail_insights' ELSE 'cloudtrail' END AS route,
     CASE WHEN wrap IS NULL THEN 'invalid JSON'
          WHEN NOT ok THEN 'CloudTrailEvent is not valid JSON'
-         WHEN json_type(raw) <> 'OBJECT' THEN 'record is not a JSON object (found '
+         WHEN NOT starts_with(ltrim(raw), '{') THEN 'record is not a JSON object (found '
               || CASE WHEN json_type(raw) IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'HUGEINT') THEN 'a number'
                       WHEN json_type(raw) = 'VARCHAR' THEN 'a string'
                       WHEN json_type(raw) = 'BOOLEAN' THEN 'a boolean'
@@ -173,7 +188,7 @@ _COMMON_REJECT = f"""
          WHEN {_TIME} IS NULL THEN 'eventTime is not a timestamp: ' || left({_EVENT_TIME}, 64)
          WHEN j.eventVersion IS NOT NULL AND coalesce({_VERSION_MAJOR}, -1) <> 1
               THEN 'unsupported eventVersion ' || left(j.eventVersion, 32) || ' (only major version 1 is known)'
-         WHEN json_exists(raw, '$.userIdentity') AND json_type(raw, '$.userIdentity') NOT IN ('OBJECT', 'NULL')
+         WHEN j.userIdentity IS NOT NULL AND json_type(j.userIdentity) NOT IN ('OBJECT', 'NULL')
               THEN 'userIdentity is not an object'
          {{extra}}
          ELSE NULL END AS _reject"""
@@ -184,10 +199,10 @@ SELECT
     {_TIME} AS event_time,
     CAST({_TIME} AS DATE) AS event_date,
     6003 AS class_uid,
-    CASE WHEN regexp_matches(j.eventName, '^({_READ})') THEN 2
-         WHEN regexp_matches(j.eventName, '^({_CREATE})') THEN 1
-         WHEN regexp_matches(j.eventName, '^({_DELETE})') THEN 4
-         WHEN regexp_matches(j.eventName, '^({_UPDATE})') THEN 3
+    CASE WHEN verb IN ({_in(_READ)}) THEN 2
+         WHEN verb IN ({_in(_CREATE)}) THEN 1
+         WHEN verb IN ({_in(_DELETE)}) THEN 4
+         WHEN verb IN ({_in(_UPDATE)}) THEN 3
          ELSE 99 END AS activity_id,
     CASE WHEN j.errorCode IS NULL OR j.errorCode = '' THEN 'success' ELSE 'failure' END AS status,
     j.eventVersion AS event_version,
@@ -202,29 +217,29 @@ SELECT
     nullif(j.errorMessage, '') AS error_message,
     try_cast(j.readOnly AS BOOLEAN) AS read_only,
     try_cast(j.managementEvent AS BOOLEAN) AS management_event,
-    j.userIdentity.type AS identity_type,
-    j.userIdentity.principalId AS principal_id,
-    j.userIdentity.arn AS identity_arn,
-    CASE WHEN j.userIdentity.type = 'AssumedRole' AND j.userIdentity.sessionContext.sessionIssuer.arn IS NOT NULL
-              THEN j.userIdentity.sessionContext.sessionIssuer.arn
-         WHEN j.userIdentity.type = 'AWSService' THEN j.userIdentity.invokedBy
-         ELSE coalesce(j.userIdentity.arn, j.userIdentity.principalId) END AS principal_arn,
-    j.userIdentity.accountId AS account_id,
-    nullif(j.userIdentity.accessKeyId, '') AS access_key_id,
-    j.userIdentity.userName AS user_name,
-    j.userIdentity.invokedBy AS invoked_by,
-    j.userIdentity.sessionContext.sessionIssuer.arn AS session_issuer_arn,
-    j.userIdentity.sessionContext.sessionIssuer.type AS session_issuer_type,
-    CASE WHEN j.userIdentity.type = 'AssumedRole'
+    u.type AS identity_type,
+    u.principalId AS principal_id,
+    u.arn AS identity_arn,
+    CASE WHEN u.type = 'AssumedRole' AND u.sessionContext.sessionIssuer.arn IS NOT NULL
+              THEN u.sessionContext.sessionIssuer.arn
+         WHEN u.type = 'AWSService' THEN u.invokedBy
+         ELSE coalesce(u.arn, u.principalId) END AS principal_arn,
+    u.accountId AS account_id,
+    nullif(u.accessKeyId, '') AS access_key_id,
+    u.userName AS user_name,
+    u.invokedBy AS invoked_by,
+    u.sessionContext.sessionIssuer.arn AS session_issuer_arn,
+    u.sessionContext.sessionIssuer.type AS session_issuer_type,
+    CASE WHEN u.type = 'AssumedRole'
          -- regexp_extract gives '' (not NULL) when the ARN has no session part
-         THEN coalesce(nullif(regexp_extract(j.userIdentity.arn, ':assumed-role/[^/]+/(.+)$', 1), ''),
-                       nullif(split_part(j.userIdentity.principalId, ':', 2), '')) END AS session_name,
-    j.userIdentity.sessionContext.sourceIdentity AS source_identity,
-    try_cast(j.userIdentity.sessionContext.attributes.mfaAuthenticated AS BOOLEAN) AS mfa_authenticated,
-    coalesce(try_cast(j.userIdentity.sessionContext.attributes.creationDate AS TIMESTAMPTZ),
-             try_strptime(j.userIdentity.sessionContext.attributes.creationDate, '%Y%m%dT%H%M%SZ')::TIMESTAMPTZ)
+         THEN coalesce(nullif(regexp_extract(u.arn, ':assumed-role/[^/]+/(.+)$', 1), ''),
+                       nullif(split_part(u.principalId, ':', 2), '')) END AS session_name,
+    u.sessionContext.sourceIdentity AS source_identity,
+    try_cast(u.sessionContext.attributes.mfaAuthenticated AS BOOLEAN) AS mfa_authenticated,
+    coalesce(try_cast(u.sessionContext.attributes.creationDate AS TIMESTAMPTZ),
+             try_strptime(u.sessionContext.attributes.creationDate, '%Y%m%dT%H%M%SZ')::TIMESTAMPTZ)
         AS session_created,
-    j.userIdentity.onBehalfOf.userId AS identity_store_user_id,
+    u.onBehalfOf.userId AS identity_store_user_id,
     j.recipientAccountId AS recipient_account_id,
     j.sharedEventID AS shared_event_id,
     j.requestID AS request_id,
@@ -234,14 +249,15 @@ SELECT
     CASE WHEN json_type(j.resources) = 'ARRAY'
          THEN json_extract_string(j.resources, '$[*].ARN') END AS resource_arns,
     j.resources AS resources,
-    json_extract(raw, '$.userIdentity') AS user_identity,
+    j.userIdentity AS user_identity,
     j.requestParameters AS request_parameters,
     j.responseElements AS response_elements,
     j.additionalEventData AS additional_event_data,
-    raw::JSON AS raw, origin, locator,
+    raw, origin, locator,
     {_COMMON_REJECT.replace('{extra}', '''WHEN j.eventSource IS NULL OR j.eventName IS NULL
               THEN 'eventSource or eventName is missing' ''')}
-FROM (SELECT *, json_transform(raw, '{STRUCT}') AS j FROM _records) t
+FROM (SELECT *, json_transform(j.userIdentity, '{IDENTITY}') AS u, {_VERB} AS verb
+      FROM (SELECT *, json_transform(raw, '{STRUCT}') AS j FROM _records)) t
 """
 
 TYPED_INSIGHTS = f"""
@@ -262,7 +278,7 @@ SELECT
     j.insightDetails.insightContext.statistics.baseline.average AS baseline_average,
     j.insightDetails.insightContext.statistics.insight.average AS insight_average,
     json_extract(raw, '$.insightDetails') AS insight_details,
-    raw::JSON AS raw, origin, locator,
+    raw, origin, locator,
     {_COMMON_REJECT.replace('{extra}', '')}
 FROM (SELECT *, json_transform(raw, '{STRUCT}') AS j FROM _records) t
 """

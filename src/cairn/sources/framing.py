@@ -14,6 +14,7 @@ Three ways, all giving rows of ``(origin, locator, item, header)``:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -41,7 +42,7 @@ class Rejected:
     raw: bytes
 
 
-def document_items_sql(max_object_size: int, compression: str = "auto") -> str:
+def document_items_sql(max_object_size: int, compression: str = "auto", *, multi: bool = True) -> str:
     """SQL reading the JSON documents bound as ``$files`` (and listed with their
     origins in ``_paths(path, origin)``) into items.
 
@@ -51,6 +52,8 @@ def document_items_sql(max_object_size: int, compression: str = "auto") -> str:
     ``Records[12]`` (1-based), prefixed with ``doc N`` when a file holds
     several concatenated documents. ``compression`` is ``gzip``, ``none`` or
     ``auto`` (by file name); callers that know it from the bytes pass it.
+    ``multi=False`` is for files known to hold one document each: it skips the
+    per-file numbering of documents, which would hold every document in memory.
     """
     container_case = " ".join(
         f"WHEN json_type(doc, '$.{c}') = 'ARRAY' THEN '{c}'" for c in CONTAINERS
@@ -58,11 +61,15 @@ def document_items_sql(max_object_size: int, compression: str = "auto") -> str:
     items_case = " ".join(
         f"WHEN '{c}' THEN json_extract(doc, '$.{c}[*]')" for c in CONTAINERS
     )
+    numbering = (
+        "row_number() OVER (PARTITION BY filename) AS doc_no, "
+        "count(*) OVER (PARTITION BY filename) AS docs_in_file"
+        if multi
+        else "1 AS doc_no, 1 AS docs_in_file"
+    )
     return f"""
 WITH docs AS (
-    SELECT filename AS path, json AS doc,
-           row_number() OVER (PARTITION BY filename) AS doc_no,
-           count(*) OVER (PARTITION BY filename) AS docs_in_file
+    SELECT filename AS path, json AS doc, {numbering}
     FROM read_json_objects($files, format = 'unstructured',
                            filename = true, maximum_object_size = {int(max_object_size)},
                            compression = '{compression}')
@@ -86,6 +93,26 @@ FROM l
 JOIN _paths p ON p.path = l.path,
 LATERAL (SELECT unnest(l.items) AS item, unnest(range(1, len(l.items) + 1)) AS i) u
 """
+
+
+def is_multi_document(head: bytes) -> bool:
+    """True when the first bytes of a JSON input hold more than one top-level value.
+
+    A first value that does not end within ``head`` is taken as the only one when
+    it opens a record array (a large trail file: ``[`` or ``{"Records": [``);
+    anything else that cannot be told apart (JSON lines whose first line is
+    longer than ``head``, Firehose concatenations) counts as several, so that
+    locators number the documents (``doc N``).
+    """
+    text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+    try:
+        _, end = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return not _OPENS_RECORD_ARRAY.match(text)
+    return bool(text[end:].strip())
+
+
+_OPENS_RECORD_ARRAY = re.compile(r'\[|\{\s*"(?:' + "|".join(CONTAINERS) + r')"\s*:\s*\[')
 
 
 def line_items(

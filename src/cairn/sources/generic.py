@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from cairn.lake.schema import PROVENANCE_COLUMNS, Column, TableSpec, common_columns
 from cairn.sources.base import Observable, Sniff, Source
-from cairn.sources.sqlkit import content_uid, ip_bins, ip_list
+from cairn.sources.sqlkit import content_uid, cwl_body, ip_bins, ip_list, json_kind
 
 ID_FIELDS = ("id", "eventID", "uuid", "Id")
 TIME_FIELDS = ("time", "timestamp", "@timestamp", "eventTime", "EventTime", "createdAt", "date")
@@ -32,13 +32,13 @@ JSON_EVENTS = TableSpec(
     ),
 )
 
-RECORDS_SQL = """
-SELECT origin, locator, item AS raw, 'json_events' AS route,
-    CASE WHEN NOT json_valid(item) THEN 'invalid JSON'
-         WHEN json_type(item) <> 'OBJECT'
-              THEN 'record is not a JSON object (found ' || lower(json_type(item)) || ')'
+RECORDS_SQL = f"""
+WITH i AS (SELECT origin, locator, item, {cwl_body()} AS body FROM _items)
+SELECT origin, locator, CASE WHEN json_valid(body) THEN body ELSE item END AS raw, 'json_events' AS route,
+    CASE WHEN NOT json_valid(body) THEN 'invalid JSON'
+         WHEN json_type(body) <> 'OBJECT' THEN 'record is not a JSON object (found ' || {json_kind('body')} || ')'
          END AS error
-FROM _items
+FROM i
 """
 
 _PATHS = ", ".join(f"'$.\"{f}\"'" for f in ID_FIELDS + TIME_FIELDS)
@@ -98,7 +98,8 @@ FROM (
 """
 
 OBSERVABLES = (
-    Observable("(top-level field)", "ip", "ips", is_list=True, bin_expr="unnest(ips_bin)"),
+    # bin_expr of a list observable: the aligned BLOB[] (not used by the core yet).
+    Observable("(top-level field)", "ip", "ips", is_list=True, bin_expr="ips_bin"),
 )
 
 

@@ -19,7 +19,7 @@ import re
 
 from cairn.lake.schema import PROVENANCE_COLUMNS, Column, TableSpec, common_columns
 from cairn.sources.base import IpColumn, Observable, Sniff, Source
-from cairn.sources.sqlkit import compact_spec, ip_bins, ip_list, pascal_spec, unique
+from cairn.sources.sqlkit import compact_spec, cwl_body, ip_bins, ip_list, json_kind, pascal_spec, unique
 
 GUARDDUTY = TableSpec(
     name="guardduty_findings",
@@ -134,28 +134,30 @@ STRUCT = compact_spec(f"""{{
 PASCAL_STRUCT = pascal_spec(STRUCT)
 
 # Items -> records: unwrap EventBridge envelopes; anything else is a finding.
-RECORDS_SQL = """
+RECORDS_SQL = f"""
 WITH i AS (
-    SELECT origin, locator, item, json_valid(item) AS ok FROM _items
+    SELECT origin, locator, item, body, json_valid(body) AS ok
+    FROM (SELECT *, {cwl_body()} AS body FROM _items) b
 ), e AS (
-    SELECT *, ok AND json_type(item) = 'OBJECT' AND json_exists(item, '$."detail-type"')
-              AND json_exists(item, '$.detail') AS eb
+    SELECT *, ok AND json_type(body) = 'OBJECT' AND json_exists(body, '$."detail-type"')
+              AND json_exists(body, '$.detail') AS eb
     FROM i
 ), r AS (
     SELECT *,
         CASE WHEN NOT ok THEN 'invalid JSON'
-             WHEN eb AND coalesce(json_extract_string(item, '$."detail-type"'), '') <> 'GuardDuty Finding'
+             WHEN eb AND coalesce(json_extract_string(body, '$."detail-type"'), '') <> 'GuardDuty Finding'
                   THEN 'EventBridge event is not a GuardDuty finding (detail-type '
-                       || coalesce(left(json_extract_string(item, '$."detail-type"'), 64), 'null') || ')'
-             WHEN eb AND json_type(item, '$.detail') <> 'OBJECT' THEN 'EventBridge detail is not an object'
-             WHEN json_type(item) <> 'OBJECT'
-                  THEN 'record is not a JSON object (found ' || lower(json_type(item)) || ')'
+                       || coalesce(left(json_extract_string(body, '$."detail-type"'), 64), 'null') || ')'
+             WHEN eb AND json_type(body, '$.detail') <> 'OBJECT' THEN 'EventBridge detail is not an object'
+             WHEN json_type(body) <> 'OBJECT'
+                  THEN 'record is not a JSON object (found ' || {json_kind('body')} || ')'
              END AS error
     FROM e
 )
 SELECT origin,
     locator || CASE WHEN eb AND error IS NULL THEN ' detail' ELSE '' END AS locator,
-    CASE WHEN eb AND error IS NULL THEN json_extract(item, '$.detail')::VARCHAR ELSE item END AS raw,
+    CASE WHEN eb AND error IS NULL THEN json_extract(body, '$.detail')::VARCHAR
+         WHEN ok THEN body ELSE item END AS raw,
     'guardduty_findings' AS route, error
 FROM r
 """
@@ -335,7 +337,7 @@ def _observables() -> tuple[Observable, ...]:
     for v, keep in (("ipAddressV4", "NOT"), ("ipAddressV6", "")):
         ips = f"list_filter(probe_remote_ips, lambda x: {keep} contains(x, ':'))"
         obs.append(Observable(f"service.action.{_REMOTE_ACTIONS[-1][1]}.{v}", "ip", ips, is_list=True,
-                              bin_expr=f"unnest({ip_bins(ips)})"))
+                              bin_expr=ip_bins(ips)))  # aligned BLOB[] (not used by the core yet)
     for _, path in _LOCAL_ACTIONS:
         for v in ("ipAddressV4", "ipAddressV6"):
             field = f"service.action.{path}.{v}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cairn.lake.schema import PROVENANCE_COLUMNS, Column, TableSpec, common_columns
 from cairn.sources.base import IpColumn, Observable, Sniff, Source
-from cairn.sources.sqlkit import compact_spec, content_uid, ip_bins, ip_list, unique
+from cairn.sources.sqlkit import compact_spec, content_uid, cwl_body, ip_bins, ip_list, json_kind, unique
 
 ROUTE53 = TableSpec(
     name="route53",
@@ -62,13 +62,13 @@ STRUCT = compact_spec("""{
 }""")
 _ANSWER = '[{"Rdata":"VARCHAR","Type":"VARCHAR","Class":"VARCHAR"}]'
 
-RECORDS_SQL = """
-SELECT origin, locator, item AS raw, 'route53' AS route,
-    CASE WHEN NOT json_valid(item) THEN 'invalid JSON'
-         WHEN json_type(item) <> 'OBJECT'
-              THEN 'record is not a JSON object (found ' || lower(json_type(item)) || ')'
+RECORDS_SQL = f"""
+WITH i AS (SELECT origin, locator, item, {cwl_body()} AS body FROM _items)
+SELECT origin, locator, CASE WHEN json_valid(body) THEN body ELSE item END AS raw, 'route53' AS route,
+    CASE WHEN NOT json_valid(body) THEN 'invalid JSON'
+         WHEN json_type(body) <> 'OBJECT' THEN 'record is not a JSON object (found ' || {json_kind('body')} || ')'
          END AS error
-FROM _items
+FROM i
 """
 
 _HOST_TYPES = "('CNAME', 'DNAME', 'PTR', 'NS', 'MX', 'SRV')"
@@ -144,9 +144,10 @@ FROM (
 ) t3
 """
 
+# For list observables bin_expr is the aligned BLOB[] (the core does not use it yet).
 OBSERVABLES = (
     Observable("query_name", "domain", "query_domain"),
-    Observable("answers[].Rdata", "ip", "answer_ips", is_list=True, bin_expr="unnest(answer_ips_bin)"),
+    Observable("answers[].Rdata", "ip", "answer_ips", is_list=True, bin_expr="answer_ips_bin"),
     Observable("answers[].Rdata", "hostname", "answer_hosts", is_list=True),
     Observable("srcaddr", "ip", "srcaddr", bin_expr="srcaddr_bin"),
     Observable("srcids.instance", "resource", "instance_id"),

@@ -19,7 +19,7 @@ import re
 
 from cairn.lake.schema import PROVENANCE_COLUMNS, Column, TableSpec, common_columns
 from cairn.sources.base import IpColumn, Observable, Sniff, Source
-from cairn.sources.sqlkit import compact_spec, ip_bins, ip_list, unique
+from cairn.sources.sqlkit import compact_spec, cwl_body, ip_bins, ip_list, json_kind, unique
 
 SECURITYHUB = TableSpec(
     name="securityhub_findings",
@@ -132,43 +132,43 @@ STRUCT = compact_spec(f"""{{
  "ProductFields":"MAP(VARCHAR, VARCHAR)"
 }}""")
 
-_FINDING_EVENTS = ("Security Hub Findings - Imported", "Security Hub Findings - Custom Action")
-_DT = "json_extract_string(item, '$.\"detail-type\"')"
+_FINDING_EVENTS = "('Security Hub Findings - Imported', 'Security Hub Findings - Custom Action')"
+_DT = "json_extract_string(body, '$.\"detail-type\"')"
 
 # Items -> records. EventBridge events carry findings in detail.findings: one record each.
 RECORDS_SQL = f"""
 WITH i AS (
-    SELECT origin, locator, item, json_valid(item) AS ok FROM _items
+    SELECT origin, locator, item, body, json_valid(body) AS ok
+    FROM (SELECT *, {cwl_body()} AS body FROM _items) b
 ), e AS (
-    SELECT *, ok AND json_type(item) = 'OBJECT' AND json_exists(item, '$."detail-type"')
-              AND json_exists(item, '$.detail') AS eb
+    SELECT *, ok AND json_type(body) = 'OBJECT' AND json_exists(body, '$."detail-type"')
+              AND json_exists(body, '$.detail') AS eb
     FROM i
 ), ev AS (
-    SELECT origin, locator, item,
+    SELECT origin, locator, body,
         CASE WHEN coalesce({_DT}, '') NOT IN {_FINDING_EVENTS}
                   THEN 'EventBridge event is not a Security Hub ASFF finding event (detail-type '
                        || coalesce(left({_DT}, 64), 'null') || ')'
-             WHEN coalesce(json_type(item, '$.detail.findings'), '') <> 'ARRAY'
-                  OR json_array_length(item, '$.detail.findings') = 0
+             WHEN coalesce(json_type(body, '$.detail.findings'), '') <> 'ARRAY'
+                  OR json_array_length(body, '$.detail.findings') = 0
                   THEN 'EventBridge event has no detail.findings'
              END AS error
     FROM e WHERE eb
 )
-SELECT origin, locator, item AS raw, 'securityhub_findings' AS route,
+SELECT origin, locator, CASE WHEN ok THEN body ELSE item END AS raw, 'securityhub_findings' AS route,
     CASE WHEN NOT ok THEN 'invalid JSON'
-         WHEN json_type(item) <> 'OBJECT'
-              THEN 'record is not a JSON object (found ' || lower(json_type(item)) || ')'
+         WHEN json_type(body) <> 'OBJECT' THEN 'record is not a JSON object (found ' || {json_kind('body')} || ')'
          END AS error
 FROM e WHERE NOT eb
 UNION ALL
-SELECT origin, locator, item, 'securityhub_findings', error FROM ev WHERE error IS NOT NULL
+SELECT origin, locator, body, 'securityhub_findings', error FROM ev WHERE error IS NOT NULL
 UNION ALL
 SELECT origin, locator || ' detail.findings[' || u.n || ']', u.finding::VARCHAR, 'securityhub_findings',
     CASE WHEN json_type(u.finding) <> 'OBJECT'
-         THEN 'finding is not a JSON object (found ' || lower(json_type(u.finding)) || ')' END
+         THEN 'finding is not a JSON object (found ' || {json_kind('u.finding')} || ')' END
 FROM ev,
-LATERAL (SELECT unnest(json_extract(ev.item, '$.detail.findings[*]')) AS finding,
-                unnest(range(1, json_array_length(ev.item, '$.detail.findings')::BIGINT + 1)) AS n) u
+LATERAL (SELECT unnest(json_extract(ev.body, '$.detail.findings[*]')) AS finding,
+                unnest(range(1, json_array_length(ev.body, '$.detail.findings')::BIGINT + 1)) AS n) u
 WHERE ev.error IS NULL
 """
 
@@ -343,7 +343,7 @@ def _observables() -> tuple[Observable, ...]:
         Observable("Resources[].Id", "access_key", keys, is_list=True),
         Observable("AwsAccountId", "account", "aws_account_id"),
         Observable("ThreatIntelIndicators[].Value", "ip", "indicator_ips", is_list=True,
-                   bin_expr="unnest(indicator_ips_bin)"),
+                   bin_expr="indicator_ips_bin"),  # aligned BLOB[] (not used by the core yet)
         Observable("ThreatIntelIndicators[].Value", "domain", "indicator_domains", is_list=True),
         Observable("ThreatIntelIndicators[].Value", "url", "indicator_urls", is_list=True),
         Observable("ThreatIntelIndicators[].Value", "hash", "indicator_hashes", is_list=True),

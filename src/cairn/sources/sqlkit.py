@@ -16,7 +16,7 @@ Python UDFs on the hot path.
   ``json_transform``, whose key matching is case-sensitive (all NULL).
 * :func:`ip_text` / :func:`ip_bin` / :func:`ip_list`: canonical text and the
   16-byte form of IP addresses held in *lists* (answer records, interface
-  addresses), matching :mod:`cairn.lake.addresses` for IPv4 and plain IPv6.
+  addresses), giving the same answers as :func:`cairn.lake.addresses.parse_ip`.
   Scalar address columns use :class:`~cairn.sources.base.IpColumn` instead.
 """
 
@@ -27,7 +27,25 @@ from typing import Any
 
 _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_RE = rf"({_OCTET}\.){{3}}{_OCTET}"
-"""A dotted-quad IPv4 address without leading zeros (what :mod:`ipaddress` accepts)."""
+"""A dotted-quad IPv4 address without leading zeros (as embedded in IPv6 text)."""
+
+
+def cwl_body(item: str = "item") -> str:
+    """SQL: the item without the timestamp CloudWatch Logs exports write before each message
+    (``2024-07-29T12:00:00.000Z {...}``)."""
+    return (
+        f"CASE WHEN regexp_matches({item}, '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9:.]+Z [{{[]') "
+        f"THEN substr({item}, strpos({item}, ' ') + 1) ELSE {item} END"
+    )
+
+
+def json_kind(x: str) -> str:
+    """SQL naming the kind of a JSON value for messages: 'an array', 'a string', ..."""
+    return (
+        f"CASE WHEN json_type({x}) IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'HUGEINT') THEN 'a number' "
+        f"WHEN json_type({x}) = 'VARCHAR' THEN 'a string' WHEN json_type({x}) = 'BOOLEAN' THEN 'a boolean' "
+        f"WHEN json_type({x}) = 'ARRAY' THEN 'an array' ELSE lower(json_type({x})) END"
+    )
 
 
 def content_uid(raw: str = "raw") -> str:

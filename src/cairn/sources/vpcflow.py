@@ -13,9 +13,9 @@ address, are quarantined per line. Maps to OCSF Network Activity (4001).
 
 ``event_time`` is ``start`` (else ``end``; for formats with neither, the
 delivery time in an S3 file name ``..._vpcflowlogs_..._YYYYMMDDTHHmmZ_...``).
-``event_uid`` is a SHA-256 of the field names and values in name order (plus
-that delivery time when it stands in for start/end), so the same record read
-again, from text or Parquet, adds nothing.
+``event_uid`` is ``sha256:`` + the SHA-256 of the field names and values in name
+order (plus that delivery time when it stands in for start/end), so the same
+record read again, from text or Parquet, in any field order, adds nothing.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ VPCFLOW = TableSpec(
     doc="VPC Flow Log records, any format version (OCSF Network Activity 4001).",
     ocsf_class_uid=4001,
     ocsf_class_name="Network Activity",
-    sort_columns=("event_time", "interface_id", "srcaddr", "dstaddr"),
+    sort_columns=("event_time", "interface_id"),
     columns=common_columns(4001) + _columns() + PROVENANCE_COLUMNS,
 )
 
@@ -131,12 +131,8 @@ _CHECKS = "MAP {" + ", ".join(f"{_lit(f)}: {c}" for f, _, _, c, _ in FIELDS if c
 _KNOWN_LIST = "[" + ", ".join(_lit(f) for f, *_ in FIELDS) + "]"
 # Delivery time in S3 file names: <acct>_vpcflowlogs_<region>_<fl-id>_<YYYYMMDDTHHmmZ>_<hash>.log.gz
 _FILE_TIME = (
-    "strptime(regexp_extract(origin, '_vpcflowlogs_[^/]*_([0-9]{8}T[0-9]{4}Z)_[^/]*$', 1), "
+    "try_strptime(regexp_extract(origin, '_vpcflowlogs_[^/]*_([0-9]{8}T[0-9]{4}Z)_[^/]*$', 1), "
     "'%Y%m%dT%H%MZ')::TIMESTAMPTZ"
-)
-_FILE_TIME_SAFE = (
-    "CASE WHEN regexp_matches(origin, '_vpcflowlogs_[^/]*_[0-9]{8}T[0-9]{4}Z_[^/]*$') "
-    f"THEN try_cast({_FILE_TIME} AS TIMESTAMPTZ) END"
 )
 # Split on single spaces; only lines that do not fit are split on runs of white space.
 _SPLIT = (
@@ -181,7 +177,7 @@ WITH h AS (
                      ELSE ' is not an integer from 0 to ' || checks[bad] || ': ' END
                 || left(v[bad], 64) END,
             CASE WHEN (p_start IS NULL OR v[p_start] = '-') AND (p_end IS NULL OR v[p_end] = '-')
-                      AND {_FILE_TIME_SAFE} IS NULL
+                      AND {_FILE_TIME} IS NULL
                  THEN 'no time: start and end are missing or ''-'' and the file name has no delivery time'
             END) AS error
     FROM b
@@ -193,7 +189,7 @@ FROM r
 """
 
 
-def _value(field: str, column: str, typ: str) -> str:
+def _value(column: str, typ: str) -> str:
     v = f"nullif(v[p_{column}], '-')"
     if typ == "TIMESTAMPTZ":
         return f"to_timestamp(TRY_CAST({v} AS BIGINT)) AS {column}"
@@ -203,7 +199,7 @@ def _value(field: str, column: str, typ: str) -> str:
 
 
 _POSITIONS = ",\n           ".join(f"list_position(names, {_lit(f)}) AS p_{c}" for f, c, *_ in FIELDS)
-_VALUES = ",\n        ".join(_value(f, c, t) for f, c, t, *_ in FIELDS)
+_VALUES = ",\n        ".join(_value(c, t) for _, c, t, *_ in FIELDS)
 _PROTOCOL_NAME = "CASE protocol " + " ".join(f"WHEN {n} THEN {_lit(s)}" for n, s in PROTOCOLS.items()) + " END"
 _OUT = ", ".join(
     c if c != "protocol" else f"protocol, {_PROTOCOL_NAME} AS protocol_name" for _, c, *_ in FIELDS
@@ -233,12 +229,12 @@ WITH h AS (
         {_VALUES}
     FROM t
 ), y AS (
-    SELECT *, CASE WHEN start_time IS NULL AND end_time IS NULL THEN {_FILE_TIME_SAFE} END AS file_time
+    SELECT *, CASE WHEN start_time IS NULL AND end_time IS NULL THEN {_FILE_TIME} END AS file_time
     FROM x
 )
 SELECT
-    sha256(canon_names || {_NL} || array_to_string(list_select(v, perm), ' ')
-           || coalesce({_NL} || CAST(file_time AS VARCHAR), '')) AS event_uid,
+    'sha256:' || sha256(canon_names || {_NL} || array_to_string(list_select(v, perm), ' ')
+                        || coalesce({_NL} || CAST(file_time AS VARCHAR), '')) AS event_uid,
     {_TIME} AS event_time,
     CAST({_TIME} AS DATE) AS event_date,
     4001 AS class_uid,

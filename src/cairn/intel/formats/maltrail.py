@@ -45,16 +45,17 @@ from cairn.intel.model import PARSED_SCHEMA, ParsedChunk, Reject
 CATEGORIES = ("malware", "malicious", "suspicious", "mass_scanner", "mass_scanner_cidr")
 CSV_HEADER = ["indicator", "indicator_type", "category", "trail", "reference"]
 _TYPES = {"domain": "domain", "domain_port": "domain", "ip": "ip", "ip_port": "ip", "cidr": "ip", "url": "url"}
-_REGEX = re.compile(r"[\\^$*+?()\[\]{}|]")
+_REGEX = re.compile(r"\\[.dws-]|\[[^\]]*-[^\]]*\]|\{[0-9]+(?:,[0-9]*)?\}|^\^|\$$|\(.*\|.*\)|\.\*|\.\+")
+"""Regular-expression trails: escapes, character ranges, counted repeats, anchors, alternations, .* / .+"""
 
 
 def _add(b: Builder, value: str, type_: str | None, category: str, trail: str, reference: str | None,
          loc: str) -> None:
-    if _REGEX.search(value):
-        b.unsupported_entry(loc, "regular expression trail (cairn matches literal values)", value)
-        return
     if value.startswith("/"):
         b.unsupported_entry(loc, "URL path trail without host (maltrail matches request paths)", value)
+        return
+    if _REGEX.search(value):
+        b.unsupported_entry(loc, "regular expression trail (cairn matches literal values)", value)
         return
     b.add(
         type_, value, loc,
@@ -138,10 +139,10 @@ def _csv_batch(batch: pa.RecordBatch, first_line: int) -> ParsedChunk:
     regex = pc.match_substring_regex(value, _REGEX.pattern)
     path = pc.starts_with(value, "/")
     why = pc.case_when(
-        pc.make_struct(pc.invert(known), regex, path),
+        pc.make_struct(pc.invert(known), path, regex),
         pc.binary_join_element_wise("indicator_type '", itype, "' unknown", ""),
-        pa.scalar("regular expression trail (cairn matches literal values)"),
         pa.scalar("URL path trail without host (maltrail matches request paths)"),
+        pa.scalar("regular expression trail (cairn matches literal values)"),
     )
     unsupported = [
         Reject(loc, reason, raw)
