@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -121,8 +120,6 @@ def test_answers_ips_and_host_names(lake: Any, tmp_path: Path) -> None:
                    ("ip", "2001:db8::1"), ("ip", "203.0.113.9")]
 
 
-@pytest.mark.xfail(reason="core: list observables are written with ip_bin NULL (bin_expr ignored for "
-                          "is_list); passes once the core zips bin_expr with expr", strict=False)
 def test_list_ip_observables_carry_ip_bin(lake: Any, tmp_path: Path) -> None:
     rec = dict(EXAMPLE, answers=[{"Rdata": "2001:DB8::1", "Type": "AAAA", "Class": "IN"}])
     lake.ingest(write(tmp_path / "q.json", rec))

@@ -31,7 +31,8 @@ def run_demo(st: AppState, *, fresh: bool = True) -> None:
     if not st.json:
         c.print(Panel.fit(
             f"cairn demo: bundled real samples -> lake at {root}\n"
-            "sources: Stratus Red Team detonations, OTRF EC2->S3 exfiltration (CloudTrail)",
+            "CloudTrail (Stratus Red Team detonations, OTRF EC2->S3 exfiltration), VPC Flow Logs,\n"
+            "Route 53 Resolver query logs, GuardDuty and Security Hub findings",
             title="cairn"))
     summary = run_ingest(st, [str(samples_dir())])
     print_summary(st, summary)
@@ -67,5 +68,16 @@ def run_demo(st: AppState, *, fresh: bool = True) -> None:
     t.add_column("events")
     for ip, n in ips:
         t.add_row(ip, str(n))
+    c.print(t)
+    findings = st.engine.rows(
+        "SELECT 'GuardDuty' AS product, severity_label, type AS what, count(*) FROM guardduty_findings GROUP BY ALL "
+        "UNION ALL SELECT 'Security Hub', severity_label, title, count(*) FROM securityhub_findings GROUP BY ALL "
+        "ORDER BY 1, 2"
+    )
+    t = Table(title="findings")
+    for col in ("product", "severity", "finding", "count"):
+        t.add_column(col)
+    for r in findings:
+        t.add_row(*(str(x) for x in r))
     c.print(t)
     c.print(f"next: cairn -w {root} query \"SELECT * FROM cloudtrail LIMIT 5\"")

@@ -1,8 +1,10 @@
 """Threat intelligence and ownership: indicators as tables, reputation and attribution.
 
 Submodules: ``model`` (the indicator schema), ``normalize`` (value canonical
-forms), ``formats`` (one parser per feed format), ``store`` (feed versions in the
-workspace), ``feeds`` (configured feeds and HTTP refresh), ``warninglists``,
+forms; ``normsql`` the same rules in bulk SQL), ``sanity`` (IP sanity checks),
+``formats`` (one parser per feed format), ``inputs`` (files, folders, URLs),
+``store`` (feed versions in the workspace; ``feed_tables`` their tables and views),
+``feeds`` (configured feeds and HTTP refresh), ``warninglists``,
 ``ownership`` (ASN, country, cloud, Tor, special-purpose ranges, domains),
 ``lookup`` (SQL matching of observables), ``verdict`` (one reputation per
 observable).

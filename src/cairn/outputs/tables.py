@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -57,17 +57,15 @@ def render(table: pa.Table, fmt: str, out: Path | None = None, *, console: Conso
         return
     if fmt in ("json", "jsonl"):
         rows = rows_as_dicts(table)
-        fh: IO[str] = open(out, "w", encoding="utf-8") if out else sys.stdout
-        try:
-            if fmt == "json":
-                json.dump(rows, fh, indent=2, ensure_ascii=False)
-                fh.write("\n")
-            else:
-                for r in rows:
-                    fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-        finally:
-            if out:
-                fh.close()
+        text = (
+            json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+            if fmt == "json"
+            else "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        )
+        if out:
+            Path(out).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
         return
     console = console or Console()
     t = Table(title=title, show_lines=False)
@@ -92,7 +90,7 @@ def _cell(v: Any, width: int) -> str:
 
 def _flatten_for_csv(table: pa.Table) -> pa.Table:
     cols = []
-    for name, col in zip(table.column_names, table.columns, strict=True):
+    for col in table.columns:
         if pa.types.is_nested(col.type) or pa.types.is_binary(col.type):
             vals = [None if v is None else (json.dumps(to_jsonable(v)) if not isinstance(v, bytes) else v.hex())
                     for v in col.to_pylist()]
