@@ -76,12 +76,15 @@ def _sql(values: list[tuple[str | None, str | None]]) -> list[tuple]:
     cols["value"] = [v for v, _ in values]
     cols["type"] = [t for _, t in values]
     t = pa.table(cols, schema=PARSED_SCHEMA).append_column("_row", pa.array(range(len(values)), pa.int64()))
-    e = DuckDBEngine()
+    e = _ENGINE
     e.register("_p", t)
     normsql.normalize_table(e, "_p")
     out = e.rows("SELECT type, value, port, reason, hash_type, prefix_len FROM _intel_norm ORDER BY _row")
-    e.close()
+    e.unregister("_p")
     return out
+
+
+_ENGINE = DuckDBEngine()
 
 
 def test_sql_path_agrees_with_python_on_the_case_table():

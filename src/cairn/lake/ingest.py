@@ -270,7 +270,7 @@ class Ingestor:
                 continue
             key = (planned.source.name, planned.lines, planned.compressed, planned.multi)
             pending.setdefault(key, []).append(planned)
-            pending_bytes[key] = pending_bytes.get(key, 0) + planned.size
+            pending_bytes[key] = pending_bytes.get(key, 0) + _decompressed_size(planned)
             summary.sources[planned.source.name] = summary.sources.get(planned.source.name, 0) + 1
             if len(pending[key]) >= cfg.batch_files or pending_bytes[key] >= cfg.batch_bytes:
                 self._batch(pending.pop(key), run_dir, summary)
@@ -444,7 +444,7 @@ class Ingestor:
         e.execute(
             "CREATE OR REPLACE TEMP TABLE _typed AS SELECT *, "
             f"md5_number(? || {spec.key_column}) AS _k FROM ("
-            "WITH _records AS (SELECT origin, locator, raw FROM _records_all "
+            "WITH _records AS (SELECT * EXCLUDE (route, error) FROM _records_all "
             f"WHERE route = ? AND error IS NULL) SELECT * FROM ({typed}))",
             [spec.name + "\x1f", spec.name],
         )
@@ -719,6 +719,15 @@ def _complete_json(data: bytes) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _decompressed_size(p: _Planned) -> int:
+    """Bytes a file holds once decompressed (gzip's trailer keeps the size mod 2**32)."""
+    if not p.compressed:
+        return p.size
+    with open(p.file.path, "rb") as fh:
+        fh.seek(-4, os.SEEK_END)
+        return max(p.size, int.from_bytes(fh.read(4), "little"))
 
 
 def _explain(error: str, raw: str) -> str:
