@@ -19,8 +19,27 @@ from cairn.intel.store import IntelStore, LoadReport, LoadSettings
 
 intel_app = typer.Typer(help="Threat-intel feeds: load, refresh, versions, rejects.", no_args_is_help=True)
 
-UPDATERS: dict[str, Callable[[AppState], dict[str, Any]]] = {}
-"""Built-in refreshers that are not feeds (e.g. ownership data), by name, for ``cairn intel update NAME``."""
+def _aws_ip_ranges(st: AppState) -> dict[str, Any]:
+    from cairn.intel.ownership.cloud import refresh_aws_ip_ranges
+    from cairn.intel.settings import intel_settings
+
+    url = intel_settings(st.workspace.config).ownership.aws_url
+    return {"name": "aws-ip-ranges", **refresh_aws_ip_ranges(st.workspace.root, url)}
+
+
+def _tor_exit_nodes(st: AppState) -> dict[str, Any]:
+    from cairn.intel.ownership.tor import refresh_tor_exit_nodes
+    from cairn.intel.settings import intel_settings
+
+    url = intel_settings(st.workspace.config).ownership.tor_url
+    return {"name": "tor-exit-nodes", **refresh_tor_exit_nodes(st.workspace.root, url)}
+
+
+UPDATERS: dict[str, Callable[[AppState], dict[str, Any]]] = {
+    "aws-ip-ranges": _aws_ip_ranges,
+    "tor-exit-nodes": _tor_exit_nodes,
+}
+"""Built-in refreshers that are not feeds (ownership data), by name, for ``cairn intel update NAME``."""
 
 
 def _state(ctx: typer.Context) -> AppState:
@@ -136,6 +155,9 @@ def update(
     _report(st, reports)
     if others and st.json:
         st.emit_json(others)
+    elif others:
+        for o in others:
+            st.console.print(f"{o['name']}: " + ", ".join(f"{k} {v}" for k, v in o.items() if k != "name"))
 
 
 @intel_app.command("feeds")

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -213,7 +212,7 @@ class IntelStore:
                 n = chunk.indicators.num_rows
                 if n:
                     e.register("_intel_chunk", chunk.indicators.append_column(
-                        "_row", pa.array(np.arange(row, row + n, dtype=np.int64))))
+                        "_row", pa.array(range(row, row + n), pa.int64())))
                     e.execute("INSERT INTO _intel_parsed SELECT * FROM _intel_chunk")
                 row += n
                 rej = [("parse", r) for r in chunk.rejects] + [("unsupported", r) for r in chunk.unsupported]

@@ -33,7 +33,6 @@ import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -133,7 +132,7 @@ def _csv_batch(batch: pa.RecordBatch, first_line: int) -> ParsedChunk:
     value = pc.utf8_trim_whitespace(batch.column("indicator"))
     itype, category, trail, reference = (batch.column(c) for c in CSV_HEADER[1:])
     locator = pc.binary_join_element_wise(
-        "line ", pc.cast(pa.array(np.arange(first_line, first_line + n)), pa.string()), ""
+        "line ", pc.cast(pa.array(range(first_line, first_line + n), pa.int64()), pa.string()), ""
     )
     known = pc.is_in(itype, value_set=pa.array(list(_TYPES)))
     regex = pc.match_substring_regex(value, _REGEX.pattern)
@@ -159,7 +158,7 @@ def _csv_batch(batch: pa.RecordBatch, first_line: int) -> ParsedChunk:
         pc.filter(value, keep), *(b.column(c) for c in CSV_HEADER[1:])
     )
     m = len(value)
-    offsets = pa.array(np.arange(m + 1, dtype=np.int32))
+    offsets = pa.array(range(m + 1), pa.int32())
     is_malware = pc.equal(category, "malware")
     types = pc.take(pa.array(list(_TYPES.values())), pc.index_in(itype, value_set=pa.array(list(_TYPES))))
     cols = {
