@@ -425,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep workspaces and outputs")
     p.add_argument("--repeat", type=int, default=1, help="runs per approach; the fastest counts (peak RSS: the highest)")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=SRC",
-                   help="also run cairn imported from SRC (PYTHONPATH), e.g. another checkout's src; repeatable")
+                   help="also run cairn imported from SRC (PYTHONPATH), e.g. another checkout's src; "
+                        "NAME=SRC@N: only up to N events; repeatable")
     p.add_argument("--variant-max-events", type=int, default=10**12, help="run variants only up to this size")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--corpus-path", type=Path, help=argparse.SUPPRESS)
@@ -442,7 +443,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(a.child, a.corpus_path, a.out_path)))
         return 0
 
-    variants = dict(v.split("=", 1) for v in a.variant)
+    variants: dict[str, str] = {}
+    variant_max: dict[str, int] = {}
+    for v in a.variant:
+        name, src = v.split("=", 1)
+        if "@" in src:
+            src, limit = src.rsplit("@", 1)
+            variant_max[name] = int(limit)
+        variants[name] = src
     a.work_dir.mkdir(parents=True, exist_ok=True)
     log = a.work_dir / "run.log"
     _progress(f"child stderr goes to {log}")
@@ -453,8 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     for events in a.events:
         corpus, manifest = ensure_corpus(events, a.corpus_dir, a.seed, a.per_file, log)
         approaches = list(a.approaches)
-        if events <= a.variant_max_events:
-            approaches[1:1] = [f"cairn:{name}" for name in variants]
+        approaches[1:1] = [f"cairn:{name}" for name in variants
+                           if events <= min(a.variant_max_events, variant_max.get(name, a.variant_max_events))]
         results = run_size(events, corpus, manifest, approaches, a.work_dir, log, a.cairn, a.cairn_config, a.keep,
                            a.repeat, variants)
         sizes.append({"events": events, "corpus": str(corpus), "manifest": manifest, "results": results})

@@ -1,13 +1,18 @@
-"""Benchmark of intel loading and IP lookups (see README.md next to this file).
+"""Benchmark of intel feed loading and IP lookups, through cairn's real code paths (see README.md here).
 
-1. Load the maltrail static trails (1.85M indicators) into INDICATOR_SCHEMA rows with SQL
-   (straight from the CSV: the feeds store is not used here) -> indicators/s, peak RSS.
-2. 5M indicators (maltrail replayed with re-keyed values) in a child process -> peak RSS.
-3. 1M seeded IPv4/IPv6 addresses against the segment index of the bundled ASN table plus the
-   maltrail CIDRs: DuckDB ASOF lookups/s, next to numpy searchsorted over the same sorted
-   16-byte segment starts (the limit) and a per-item ipaddress + bisect loop (sampled, scaled).
+1. The full maltrail static trail set (1.85M rows) through the real loader (``IntelStore`` via
+   ``cairn.intel.feeds.load_target``, as ``cairn intel load FILE --source maltrail``) in a child
+   process: indicators/s, wall and CPU time, peak RSS of the child.
+2. The same file replayed and re-keyed into >= 5M indicators, written as a maltrail CSV so the real
+   parser runs, loaded the same way in a child process: indicators/s and peak RSS (target <= 1.5 GB).
+3. 1M seeded addresses (75% IPv4, 25% IPv6) against the segment index (``cairn.intel.ranges``) of the
+   bundled ASN table plus the indicator CIDRs stored by step 1: DuckDB ``match_sql`` (integer-keyed
+   ASOF joins, from the raw 16-byte BLOB probes, duplicates removed inside) and the old BLOB-keyed
+   join; next to numpy ``searchsorted`` over the same sorted segment starts (the limit) and a
+   per-item ``ipaddress`` + ``bisect`` loop (sampled, scaled), both doing the same job: find the
+   segment covering each address and read its ASN. The three answers are checked to agree.
 
-Usage: python bench/intel/run.py [--maltrail PATH] [--probes N]
+Usage: python bench/intel/run.py [--quick] [--maltrail PATH] [--probes N] [--out DIR] [--repeat N]
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from __future__ import annotations
 import argparse
 import bisect
 import ipaddress
+import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -28,159 +35,325 @@ import pyarrow as pa
 
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.intel.ownership.asn import bundled_table
-from cairn.intel.ranges import build_index, match_sql
+from cairn.intel.ranges import V4_BASE, build_index, match_blob_sql, match_sql
 from cairn.lake.addresses import ip_to_bin
 
 MALTRAIL = Path(__file__).resolve().parents[3] / "shared/data/ti-stamparm-maltrail/maltrail_static_trails.csv.gz"
-
-# maltrail CSV -> INDICATOR_SCHEMA columns (ip/cidr ranges computed in SQL on the 16-byte form).
-LOAD_SQL = """
-WITH raw AS (
-    SELECT indicator, indicator_type, category, trail, reference, row_number() OVER () AS n
-    FROM read_csv(?, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"')
-), typed AS (
-    SELECT *, CASE WHEN indicator_type IN ('ip', 'ip_port', 'cidr') THEN 'ip' ELSE indicator_type END AS type,
-           CASE WHEN indicator_type = 'ip_port' THEN split_part(indicator, ':', 1)
-                WHEN indicator_type = 'cidr' THEN split_part(indicator, '/', 1) ELSE indicator END AS host,
-           CASE WHEN indicator_type = 'cidr' THEN CAST(split_part(indicator, '/', 2) AS INTEGER)
-                WHEN indicator_type IN ('ip', 'ip_port') THEN 32 END AS plen
-    FROM raw {replay}
-), v4 AS (
-    SELECT *, CASE WHEN type = 'ip' THEN
-        (CAST(split_part(host, '.', 1) AS UBIGINT) << 24) + (CAST(split_part(host, '.', 2) AS UBIGINT) << 16)
-        + (CAST(split_part(host, '.', 3) AS UBIGINT) << 8) + CAST(split_part(host, '.', 4) AS UBIGINT) END AS a
-    FROM typed WHERE type <> 'ip' OR regexp_full_match(host, '[0-9]{1,3}(\\.[0-9]{1,3}){3}')
-)
-SELECT sha256(concat_ws('|', 'maltrail', type, indicator)) AS indicator_uid, 'maltrail' AS source,
-       'bench' AS feed_version, type, lower(indicator) AS value, NULL AS hash_type,
-       CASE WHEN type = 'ip' THEN unhex('00000000000000000000FFFF' ||
-            lpad(hex(CAST((a >> (32 - plen)) << (32 - plen) AS UINTEGER)), 8, '0')) END AS range_start,
-       CASE WHEN type = 'ip' THEN unhex('00000000000000000000FFFF' ||
-            lpad(hex(CAST(((a >> (32 - plen)) << (32 - plen)) + (1 << (32 - plen)) - 1 AS UINTEGER)), 8, '0'))
-            END AS range_end,
-       plen AS prefix_len, CASE WHEN type = 'ip' THEN 4 END AS ip_version,
-       CASE WHEN indicator_type = 'ip_port' THEN TRY_CAST(split_part(indicator, ':', 2) AS INTEGER) END AS port,
-       NULL::TIMESTAMPTZ AS first_seen, NULL::TIMESTAMPTZ AS last_seen, NULL::TIMESTAMPTZ AS valid_from,
-       NULL::TIMESTAMPTZ AS valid_until, NULL::INTEGER AS confidence, NULL AS severity, category AS threat_type,
-       [trail] AS malware_family, []::VARCHAR[] AS tags, reference, NULL AS tlp, true AS detect,
-       'row ' || n AS locator, now() AS loaded_at
-FROM v4
-"""
+RSS_TARGET_MB = 1536
+_CSV = "read_csv(?, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', ignore_errors = true)"
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def load(csv: Path, out: Path, replay: int) -> tuple[int, float]:
-    """Load (replayed ``replay`` times) into Parquet; returns (rows, seconds)."""
-    e = DuckDBEngine(memory_limit="1GB", threads=2, temp_directory=out.parent / "tmp")
-    rp = ""
-    if replay > 1:  # re-key: the k-th replay gets 'rK.' in front of domains, a shifted first octet for IPs
-        rp = (f", range(0, {replay}) r(k) ") + ""
-    sql = LOAD_SQL.replace("{replay}", rp)
-    if replay > 1:
-        sql = sql.replace("SELECT indicator, indicator_type", "SELECT indicator AS indicator0, indicator_type", 1)
-        sql = sql.replace("FROM raw , range", "FROM (SELECT * FROM raw) , range")
-        sql = sql.replace("SELECT *, CASE WHEN indicator_type IN", "SELECT * EXCLUDE (indicator0), "
-                          "CASE WHEN k = 0 THEN indicator0 WHEN indicator_type IN ('ip', 'ip_port', 'cidr') "
-                          "THEN coalesce(CAST((TRY_CAST(split_part(indicator0, '.', 1) AS INTEGER) + k) % 224 AS VARCHAR) "
-                          "|| '.' || split_part(indicator0, '.', 2) || '.' || split_part(indicator0, '.', 3) || '.' "
-                          "|| split_part(indicator0, '.', 4), indicator0) "
-                          "ELSE 'r' || k || '.' || indicator0 END AS indicator, CASE WHEN indicator_type IN", 1)
-    t = time.perf_counter()
-    e.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)", [str(csv)])
-    secs = time.perf_counter() - t
-    n = int(e.scalar("SELECT count(*) FROM read_parquet(?)", [str(out)]))
-    e.close()
-    return n, secs
+# -- 1, 2: loads ---------------------------------------------------------------------------------
 
+def child_load(path: Path, ws_dir: Path) -> None:
+    """Runs in a child process: one real load into a fresh workspace; prints a JSON line."""
+    from cairn.intel.feeds import load_target
+    from cairn.intel.store import IntelStore, LoadSettings
+    from cairn.workspace import Workspace
+
+    shutil.rmtree(ws_dir, ignore_errors=True)
+    ws = Workspace.open(ws_dir)
+    engine = DuckDBEngine(ws.catalog_path, temp_directory=ws.root / "tmp")  # as the CLI opens it
+    store = IntelStore(ws, engine)  # [intel] memory_limit: default
+    wall, cpu = time.perf_counter(), time.process_time()
+    r = load_target(store, str(path), "maltrail", fmt="maltrail", settings=LoadSettings())
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    engine.close()
+    print(json.dumps({"parsed": r.parsed, "loaded": r.loaded, "duplicates": r.duplicates, "rejected": r.rejected,
+                      "unsupported": r.unsupported, "sanity": r.sanity_dropped, "wall": wall, "cpu": cpu,
+                      "rss_mb": peak_rss_mb(), "memory_limit": store.memory_limit}))
+
+
+def run_load(path: Path, ws_dir: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child-load", str(path), "--child-ws", str(ws_dir)],
+                         capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"load of {path} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def write_replay(src: Path, dst: Path, rows: int) -> int:
+    """Write ``rows`` rows of maltrail CSV: the source rows, then re-keyed replays of them.
+
+    Replay k >= 1: domains get the label ``r<k>.`` in front, URLs ``/r<k>`` appended to the path (before
+    any fragment), IPv4 addresses (ip, ip:port, CIDR) a first octet rotated by 37k within 1-223 (some land
+    in special ranges and are refused by the sanity checks, as real data would be). Returns the rows written.
+    """
+    if dst.exists() and dst.with_suffix(".rows").exists() and dst.with_suffix(".rows").read_text() == str(rows):
+        return rows
+    e = DuckDBEngine(memory_limit="1GB", temp_directory=dst.parent / "tmp-replay")
+    n = int(e.scalar(f"SELECT count(*) FROM {_CSV}", [str(src)]))
+    octet = "TRY_CAST(split_part(indicator, '.', 1) AS INTEGER)"
+    shifted = (f"CASE WHEN {octet} BETWEEN 1 AND 223 AND regexp_full_match(split_part(indicator, '.', 1), '[0-9]+') "
+               f"THEN CAST(({octet} - 1 + 37 * k) % 223 + 1 AS VARCHAR) || '.' || "
+               f"split_part(indicator, '.', 2) || '.' || split_part(indicator, '.', 3) || '.' || "
+               f"split_part(indicator, '.', 4) ELSE indicator END")
+    e.execute(
+        f"""COPY (
+            SELECT CASE WHEN k = 0 THEN indicator
+                        WHEN indicator_type IN ('ip', 'ip_port', 'cidr') THEN {shifted}
+                        WHEN indicator_type = 'url' THEN regexp_replace(indicator, '(#|$)', '/r' || k || '\\1')
+                        ELSE 'r' || k || '.' || indicator END AS indicator,
+                   indicator_type, category, trail, reference
+            FROM (SELECT *, row_number() OVER () AS n FROM {_CSV}) t, range(0, {-(-rows // n)}) r(k)
+            WHERE k * {n} + n <= {rows}
+            ORDER BY k, n
+        ) TO '{dst}' (HEADER, DELIMITER ',')""",
+        [str(src)],
+    )
+    e.close()
+    shutil.rmtree(dst.parent / "tmp-replay", ignore_errors=True)
+    dst.with_suffix(".rows").write_text(str(rows))
+    return rows
+
+
+# -- 3: lookups ----------------------------------------------------------------------------------
 
 def probes(n: int, seed: int) -> list[bytes]:
+    """``n`` 16-byte keys: every 4th an IPv6 address in 2000::/4 (mostly allocated space), else IPv4."""
     rnd = random.Random(seed)
     out = []
     for i in range(n):
-        if i % 4 == 3:  # 25% IPv6, mostly in allocated space
+        if i % 4 == 3:
             out.append(ipaddress.IPv6Address((0x2000 + rnd.getrandbits(12)) << 112 | rnd.getrandbits(112)).packed)
         else:
             out.append(ip_to_bin(ipaddress.IPv4Address(rnd.getrandbits(32))))
     return out
 
 
+def timed(fn, repeat: int) -> tuple[float, float, object]:
+    """(best wall seconds, CPU seconds of that run, result) over ``repeat`` runs."""
+    best, best_cpu, result = float("inf"), 0.0, None
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        result = fn()
+        w, c = time.perf_counter() - w, time.process_time() - c
+        if w < best:
+            best, best_cpu = w, c
+    return best, best_cpu, result
+
+
+class NumpyIndex:
+    """The same segments as ``bx_seg4`` / ``bx_seg6`` as sorted numpy integer arrays, plus the ASN of
+    each segment (ASN ranges do not overlap: at most one per segment; 0 a range without ASN, -1 none).
+
+    IPv4: ``searchsorted`` on uint32. IPv6 (128-bit keys): ``searchsorted`` on the high 64 bits, then, for
+    the probes whose high half equals some segment start's, a vectorised binary search on the low 64 bits
+    within that run of equal high halves (a handful of rounds: runs are short)."""
+
+    def __init__(self, e: DuckDBEngine) -> None:
+        t4 = e.arrow("SELECT k, seg_id FROM bx_seg4 ORDER BY k")
+        self.k4 = t4["k"].to_numpy().astype(np.uint32)
+        self.s4 = t4["seg_id"].to_numpy()
+        t6 = e.arrow("SELECT CAST(k >> 64 AS UBIGINT) AS hi, CAST(k & CAST(18446744073709551615 AS UHUGEINT) "
+                     "AS UBIGINT) AS lo, seg_id FROM bx_seg6 ORDER BY k")
+        self.hi6, self.lo6 = t6["hi"].to_numpy(), t6["lo"].to_numpy()
+        self.s6 = t6["seg_id"].to_numpy()
+        nseg = int(e.scalar("SELECT count(*) FROM bx_seg"))
+        self.asn = np.full(nseg, -1, dtype=np.int64)
+        ca = e.arrow("SELECT c.seg_id, coalesce(a.asn, 0) AS asn FROM bx_cover c JOIN asn a USING (range_start, range_end) "
+                     "WHERE c.family = 'asn'")
+        self.asn[ca["seg_id"].to_numpy()] = ca["asn"].to_numpy()
+
+    @staticmethod
+    def split(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """16-byte big-endian keys -> (is_v4 mask, high 64 bits, low 64 bits)."""
+        words = np.frombuffer(buf, dtype=">u8").reshape(-1, 2)
+        hi, lo = words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)
+        v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+        return v4, hi, lo
+
+    def lookup(self, v4: np.ndarray, hi: np.ndarray, lo: np.ndarray, *, presort: bool = False) -> np.ndarray:
+        """ASN (or -1) of each probe."""
+        out = np.full(len(v4), -1, dtype=np.int64)
+        q4 = (lo[v4] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        if presort:
+            order = np.argsort(q4, kind="stable")
+            q4 = q4[order]
+        i4 = np.searchsorted(self.k4, q4, side="right") - 1
+        a4 = np.where(i4 >= 0, self.asn[self.s4[np.maximum(i4, 0)]], -1)
+        if presort:
+            a4 = a4[np.argsort(order, kind="stable")]
+        out[v4] = a4
+        qh, ql = hi[~v4], lo[~v4]
+        left = np.searchsorted(self.hi6, qh, side="left")
+        right = np.searchsorted(self.hi6, qh, side="right")
+        idx = left - 1  # no start with this high half: the last start below it
+        run = np.nonzero(left < right)[0]
+        if len(run):
+            a, b, want = left[run], right[run], ql[run]
+            while True:
+                active = a < b
+                if not active.any():
+                    break
+                mid = (a + b) // 2
+                ok = active & (self.lo6[np.minimum(mid, len(self.lo6) - 1)] <= want)
+                a = np.where(ok, mid + 1, a)
+                b = np.where(active & ~ok, mid, b)
+            idx[run] = a - 1
+        out[~v4] = np.where(idx >= 0, self.asn[self.s6[np.maximum(idx, 0)]], -1)
+        return out
+
+
+def python_loop(sample: list[bytes], starts: list[int], seg_ids: list[int], asn: list[int]) -> list[int]:
+    """Per item: ipaddress parses the 16-byte key, bisect finds the segment, then its ASN."""
+    out = []
+    for b in sample:
+        addr = ipaddress.IPv6Address(b)
+        mapped = addr.ipv4_mapped
+        key = V4_BASE + int(mapped) if mapped is not None else int(addr)
+        i = bisect.bisect_right(starts, key) - 1
+        out.append(asn[seg_ids[i]] if i >= 0 else -1)
+    return out
+
+
+def lookups(ind_parquet: list[Path], n_probes: int, sample_n: int, repeat: int) -> tuple[list[tuple], dict]:
+    rows: list[tuple] = []
+    e = DuckDBEngine(threads=os.cpu_count())
+    e.execute("SET enable_progress_bar = false")
+    e.register("asn_src", bundled_table(e))
+    e.execute("CREATE TABLE asn AS SELECT * FROM asn_src")
+    e.unregister("asn_src")
+    listing = ", ".join("'" + str(p) + "'" for p in ind_parquet)
+    e.execute(f"CREATE TABLE ind AS SELECT DISTINCT range_start, range_end, prefix_len FROM read_parquet([{listing}]) "
+              "WHERE type = 'ip' AND prefix_len < CASE WHEN ip_version = 4 THEN 32 ELSE 128 END")
+    e.execute("CREATE VIEW src AS SELECT 'asn' AS family, range_start, range_end, 0 AS prefix_len FROM asn "
+              "UNION ALL SELECT 'indicator', range_start, range_end, prefix_len FROM ind")
+    n_asn, n_ind = e.scalar("SELECT count(*) FROM asn"), e.scalar("SELECT count(*) FROM ind")
+    wall, cpu = time.perf_counter(), time.process_time()
+    stats = build_index(e, "src", prefix="bx")
+    rows.append(("index build", f"{n_asn:,} ASN + {n_ind:,} CIDR ranges",
+                 f"{stats['segments']:,} segments, {stats['cover']:,} cover rows",
+                 f"{time.perf_counter() - wall:.1f} s (CPU {time.process_time() - cpu:.1f} s)", ""))
+
+    pr = probes(n_probes, 42)
+    e.register("p_arrow", pa.table({"ip_bin": pa.array(pr, pa.binary())}))
+    e.execute("CREATE TABLE p_raw AS SELECT ip_bin FROM p_arrow")  # 1M probes as stored: 16-byte BLOBs
+    e.unregister("p_arrow")
+    n_distinct = int(e.scalar("SELECT count(DISTINCT ip_bin) FROM p_raw"))
+
+    # DuckDB, the real path: raw probes -> dedupe on integer keys -> ASOF (v4 UINTEGER, v6 UHUGEINT) -> cover
+    fast_sql = f"CREATE OR REPLACE TABLE r_fast AS {match_sql('p_raw', prefix='bx', distinct=True)}"
+    w_fast, c_fast, _ = timed(lambda: e.execute(fast_sql), repeat)
+    hits = int(e.scalar("SELECT count(*) FROM r_fast"))
+    rate = n_probes / w_fast
+    # The BLOB path the index had before (and the reference of the tests), for comparison.
+    blob_sql = (f"CREATE OR REPLACE TABLE r_blob AS "
+                f"{match_blob_sql('(SELECT DISTINCT ip_bin FROM p_raw)', prefix='bx')}")
+    w_blob, c_blob, _ = timed(lambda: e.execute(blob_sql), max(1, min(repeat, 2)))
+    same = e.scalar("SELECT count(*) FROM (SELECT * FROM r_fast EXCEPT ALL SELECT * FROM r_blob)") == 0 and \
+        e.scalar("SELECT count(*) FROM r_blob") == hits
+
+    # numpy: the limit, over the same sorted segment starts
+    npx = NumpyIndex(e)
+    buf = b"".join(pr)
+
+    def np_job(presort: bool = False) -> np.ndarray:
+        v4, hi, lo = NumpyIndex.split(buf)
+        return npx.lookup(v4, hi, lo, presort=presort)
+
+    w_np, c_np, np_asn = timed(np_job, repeat)
+    w_nps, c_nps, np_asn_sorted = timed(lambda: np_job(True), repeat)
+    limit_ratio = w_fast / w_np
+
+    # the per-item loop, sampled
+    seg = e.arrow("SELECT seg_start, seg_id FROM bx_seg ORDER BY seg_start")
+    starts = [int.from_bytes(b, "big") for b in seg["seg_start"].to_pylist()]
+    seg_ids = seg["seg_id"].to_pylist()
+    asn_list = npx.asn.tolist()
+    sample = pr[:sample_n]
+    w_py, c_py, py_asn = timed(lambda: python_loop(sample, starts, seg_ids, asn_list), 1)
+    py_rate = len(sample) / w_py
+
+    # the three answers agree (ASN of every probe)
+    e.register("np_res", pa.table({"ip_bin": pa.array(pr, pa.binary()), "asn": pa.array(np_asn)}))
+    duck_asn = e.scalar(
+        "SELECT count(*) FROM (SELECT DISTINCT ip_bin, asn FROM np_res WHERE asn >= 0) n "
+        "FULL JOIN (SELECT r.ip_bin, coalesce(a.asn, 0) AS asn FROM r_fast r JOIN asn a USING (range_start, range_end) "
+        "WHERE r.family = 'asn') d USING (ip_bin) WHERE n.asn IS DISTINCT FROM d.asn")
+    agree = duck_asn == 0 and list(np_asn[:sample_n]) == py_asn and (np_asn == np_asn_sorted).all()
+    e.close()
+
+    rows += [
+        ("lookup DuckDB match_sql (int keys)", f"{n_probes:,} IPs ({n_distinct:,} distinct), {hits:,} matches",
+         f"{rate:,.0f} lookups/s", f"{w_fast:.3f} s (CPU {c_fast:.3f} s)", "PASS" if rate >= 1e6 else "FAIL"),
+        ("lookup DuckDB BLOB keys (before)", f"{n_probes:,} IPs, same rows: {'yes' if same else 'NO'}",
+         f"{n_probes / w_blob:,.0f} lookups/s", f"{w_blob:.3f} s (CPU {c_blob:.3f} s)", ""),
+        ("lookup numpy searchsorted (limit)", f"{n_probes:,} IPs, uint32 / 2x uint64 keys",
+         f"{n_probes / w_np:,.0f} lookups/s", f"{w_np:.3f} s (CPU {c_np:.3f} s)",
+         f"{'PASS' if limit_ratio <= 3 else 'FAIL'} DuckDB/limit {limit_ratio:.2f}x"),
+        ("lookup numpy sort + searchsorted", f"{n_probes:,} IPs, probes sorted first",
+         f"{n_probes / w_nps:,.0f} lookups/s", f"{w_nps:.3f} s (CPU {c_nps:.3f} s)",
+         f"DuckDB/this {w_fast / w_nps:.2f}x"),
+        ("lookup ipaddress + bisect loop", f"{len(sample):,} sampled", f"{py_rate:,.0f} lookups/s",
+         f"{n_probes / py_rate:.1f} s scaled to {n_probes:,}", ""),
+        ("answers agree (ASN per IP)", "DuckDB = numpy = loop", "yes" if agree else "NO", "",
+         "PASS" if agree and same else "FAIL"),
+    ]
+    return rows, {"rate": rate, "ratio": limit_ratio, "agree": agree and same}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--maltrail", type=Path, default=MALTRAIL)
-    ap.add_argument("--probes", type=int, default=1_000_000)
-    ap.add_argument("--child-replay", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--probes", type=int, default=None, help="addresses to look up (default 1M; --quick 100k)")
+    ap.add_argument("--big", type=int, default=None, help="rows of the replayed CSV (default 6.2M: >= 5M stored)")
+    ap.add_argument("--repeat", type=int, default=5, help="lookup runs; the fastest counts")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 200k-row maltrail slice, 400k replay, 100k IPs")
     ap.add_argument("--out", type=Path, default=Path("bench/out/intel"))
+    ap.add_argument("--child-load", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--child-ws", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    a.out.mkdir(parents=True, exist_ok=True)
-    if a.child_replay:
-        n, secs = load(a.maltrail, a.out / f"replay{a.child_replay}.parquet", a.child_replay)
-        print(f"{n} {secs} {peak_rss_mb()}")
+    if a.child_load:
+        child_load(a.child_load, a.child_ws)
         return
-    results = []
-    # 1. maltrail
-    n, secs = load(a.maltrail, a.out / "maltrail.parquet", 1)
-    results.append(("load maltrail (SQL from CSV)", f"{n:,} indicators", f"{n / secs:,.0f} indicators/s",
-                    f"peak RSS {peak_rss_mb():,.0f} MB", ""))
-    # 2. 5M in a child
-    replay = -(-5_000_000 // n)
-    out = subprocess.run([sys.executable, __file__, "--maltrail", str(a.maltrail), "--child-replay", str(replay),
-                          "--out", str(a.out)], capture_output=True, text=True, check=True).stdout.split()
-    n5, secs5, rss5 = int(out[0]), float(out[1]), float(out[2])
-    results.append((f"load {replay}x re-keyed", f"{n5:,} indicators", f"{n5 / secs5:,.0f} indicators/s",
-                    f"peak RSS {rss5:,.0f} MB", "PASS" if rss5 <= 1536 and n5 >= 5_000_000 else "FAIL"))
-    # 3. lookups
-    e = DuckDBEngine(threads=os.cpu_count())
-    e.register("asn_src", bundled_table(e))
-    e.execute(f"CREATE TABLE ind AS SELECT range_start, range_end, prefix_len FROM read_parquet('{a.out}/maltrail.parquet') "
-              "WHERE type = 'ip' AND prefix_len < 32")
-    e.execute("CREATE VIEW src AS SELECT 'asn' AS family, range_start, range_end, 0 AS prefix_len FROM asn_src "
-              "UNION ALL SELECT 'indicator', range_start, range_end, prefix_len FROM ind")
-    t = time.perf_counter()
-    stats = build_index(e, "src", prefix="bx")
-    build_s = time.perf_counter() - t
-    pr = probes(a.probes, 42)
-    e.register("p_arrow", pa.table({"ip_bin": pa.array(pr, pa.binary())}))
-    e.execute("CREATE TABLE p AS SELECT DISTINCT ip_bin FROM p_arrow")
-    best = 1e9
-    for _ in range(3):
-        t = time.perf_counter()
-        hits = e.scalar(f"SELECT count(*) FROM ({match_sql('p', prefix='bx')})")
-        best = min(best, time.perf_counter() - t)
-    n_probe = int(e.scalar("SELECT count(*) FROM p"))
-    results.append(("index build", f"{stats['segments']:,} segments", f"{build_s:.1f} s",
-                    f"{stats['cover']:,} cover rows", ""))
-    rate = n_probe / best
-    # numpy: searchsorted of the same probes over the same sorted 16-byte segment starts.
-    starts = np.array(e.arrow("SELECT seg_start FROM bx_seg ORDER BY seg_start")["seg_start"].to_pylist(), dtype="S16")
-    q = np.array(pr, dtype="S16")
-    t = time.perf_counter()
-    idx = np.searchsorted(starts, q, side="right")
-    np_s = time.perf_counter() - t
-    assert idx.shape[0] == len(pr)
-    np_rate = len(pr) / np_s
-    # per-item ipaddress + bisect over python ints (sampled)
-    ints = [int.from_bytes(s, "big") for s in starts.tolist()]
-    sample = [ipaddress.ip_address(b[12:] if b[:12] == b"\0" * 10 + b"\xff\xff" else b) for b in pr[:20000]]
-    t = time.perf_counter()
-    for addr in sample:
-        key = int(addr) + (0xFFFF00000000 if addr.version == 4 else 0)
-        bisect.bisect_right(ints, key)
-    py_rate = len(sample) / (time.perf_counter() - t)
-    results.append(("lookup DuckDB ASOF (segment index)", f"{n_probe:,} IPs, {hits:,} hits", f"{rate:,.0f} lookups/s",
-                    f"{best:.2f} s", "PASS" if rate >= 1e6 else "FAIL"))
-    results.append(("lookup numpy searchsorted S16 (limit)", f"{len(pr):,} IPs", f"{np_rate:,.0f} lookups/s",
-                    f"{np_s:.2f} s", "PASS" if np_rate / rate <= 3 else "FAIL"))
-    results.append(("lookup ipaddress + bisect loop", f"{len(sample):,} sampled", f"{py_rate:,.0f} lookups/s",
-                    f"{len(pr) / py_rate:.1f} s scaled to {len(pr):,}", ""))
-    w = [max(len(str(r[i])) for r in results) for i in range(5)]
-    for r in results:
-        print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)))
-    print(f"targets: >=1M lookups/s: {'PASS' if rate >= 1e6 else 'FAIL'}; within 3x of searchsorted: "
-          f"{'PASS' if np_rate / rate <= 3 else 'FAIL'} ({np_rate / rate:.2f}x); 5M indicators <= 1.5 GB: "
-          f"{'PASS' if rss5 <= 1536 else 'FAIL'}")
+    a.out.mkdir(parents=True, exist_ok=True)
+    n_probes = a.probes or (100_000 if a.quick else 1_000_000)
+    big_rows = a.big or (400_000 if a.quick else 6_200_000)
+    load0 = os.getloadavg()
+    print(f"cpus {os.cpu_count()}, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}"
+          f"{' (quick run: targets not meaningful)' if a.quick else ''}", flush=True)
+    rows: list[tuple] = []
+
+    src = a.maltrail
+    if a.quick:  # the first 200k rows, as a real maltrail CSV
+        src = a.out / "maltrail-200k.csv"
+        write_replay(a.maltrail, src, 200_000)
+    ws1 = a.out / ("ws-quick" if a.quick else "ws-maltrail")
+    r1 = run_load(src, ws1)
+    rows.append(("load maltrail (real loader)", f"{r1['parsed']:,} parsed, {r1['loaded']:,} stored",
+                 f"{r1['parsed'] / r1['wall']:,.0f} indicators/s",
+                 f"{r1['wall']:.1f} s (CPU {r1['cpu']:.1f} s), peak RSS {r1['rss_mb']:,.0f} MB", ""))
+    print(*rows[-1], sep="  ", flush=True)
+
+    big = a.out / f"maltrail-replay-{big_rows}.csv"
+    write_replay(src if a.quick else a.maltrail, big, big_rows)
+    r5 = run_load(big, a.out / "ws-big")
+    ok5 = r5["rss_mb"] <= RSS_TARGET_MB and (a.quick or r5["loaded"] >= 5_000_000)
+    rows.append((f"load {big_rows / 1e6:.1f}M-row replay (real loader)",
+                 f"{r5['parsed']:,} parsed, {r5['loaded']:,} stored", f"{r5['parsed'] / r5['wall']:,.0f} indicators/s",
+                 f"{r5['wall']:.1f} s (CPU {r5['cpu']:.1f} s), peak RSS {r5['rss_mb']:,.0f} MB",
+                 f"{'PASS' if ok5 else 'FAIL'} <= {RSS_TARGET_MB} MB (memory_limit {r5['memory_limit']})"))
+    print(*rows[-1], sep="  ", flush=True)
+    shutil.rmtree(a.out / "ws-big", ignore_errors=True)
+
+    lk_rows, lk = lookups(sorted((ws1 / "lake" / "intel_indicators").rglob("*.parquet")), n_probes,
+                          2_000 if a.quick else 20_000, a.repeat)
+    rows += lk_rows
+    load1 = os.getloadavg()
+    print()
+    w = [max(len(str(r[i])) for r in rows) for i in range(5)]
+    for r in rows:
+        print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip())
+    print(f"load average at the end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+    print(f"targets: 5M indicators <= 1.5 GB peak RSS: {'PASS' if ok5 else 'FAIL'}; >= 1M lookups/s: "
+          f"{'PASS' if lk['rate'] >= 1e6 else 'FAIL'} ({lk['rate']:,.0f}); within 3x of numpy searchsorted: "
+          f"{'PASS' if lk['ratio'] <= 3 else 'FAIL'} ({lk['ratio']:.2f}x); answers agree: "
+          f"{'PASS' if lk['agree'] else 'FAIL'}")
 
 
 if __name__ == "__main__":

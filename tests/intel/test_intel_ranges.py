@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.engines.duckdb_engine import DuckDBEngine
-from cairn.intel.ranges import bin_of, build_index, cidr_range, match_sql
+from cairn.intel.ranges import bin_of, build_index, cidr_range, match_blob_sql, match_sql
 from cairn.lake.addresses import bin_to_ip
 
 
@@ -104,3 +104,74 @@ def test_cidr_range_forms():
     assert bin_to_ip(start) == "10.0.0.0" and bin_to_ip(end) == "10.255.255.255" and (plen, ver) == (8, 4)
     assert cidr_range("::ffff:1.2.3.0/120")[2:] == (24, 4)
     assert cidr_range("2001:db8::/32")[2:] == (32, 6)
+
+
+# -- the fast path (integer keys) against the BLOB path -----------------------------------------
+
+_V4 = 0xFFFF << 32  # ::ffff:0.0.0.0
+# Anchors on both sides of the IPv4 block and of the 128-bit space, where the keyed tables split.
+_ANCHORS = [0, _V4 - (1 << 20), _V4, _V4 + (1 << 31), _V4 + (1 << 32) - (1 << 12), _V4 + (1 << 32),
+            1 << 127, (1 << 128) - (1 << 20)]
+
+
+def _anchored_net():
+    return st.tuples(st.sampled_from(_ANCHORS), st.integers(-(1 << 16), 1 << 16), st.integers(40, 128)).map(
+        lambda t: ipaddress.IPv6Network((max(0, min((1 << 128) - 1, t[0] + t[1])) >> (128 - t[2]) << (128 - t[2]),
+                                         t[2])))
+
+
+def _both(nets: list[tuple[str, ipaddress.IPv6Network | tuple[int, int]]], keys: list[int]) -> tuple[list, list]:
+    """(fast path rows, BLOB path rows); a range is a network or an arbitrary (first, last) pair."""
+    e = DuckDBEngine()
+    rows = [(f, n.network_address.packed, n.broadcast_address.packed, n.prefixlen)
+            if isinstance(n, ipaddress.IPv6Network) else (f, n[0].to_bytes(16, "big"), n[1].to_bytes(16, "big"), 0)
+            for f, n in nets]
+    e.register("src", pa.table({"family": [r[0] for r in rows], "range_start": [r[1] for r in rows],
+                                "range_end": [r[2] for r in rows], "prefix_len": [r[3] for r in rows]}))
+    build_index(e, "src")
+    e.register("p", pa.table({"ip_bin": pa.array([k.to_bytes(16, "big") for k in sorted(set(keys))], pa.binary())}))
+    e.register("p_dup", pa.table({"ip_bin": pa.array([k.to_bytes(16, "big") for k in keys * 2], pa.binary())}))
+    order = " ORDER BY ALL"
+    fast = e.rows(match_sql("p") + order)
+    assert e.rows(match_sql("p_dup", distinct=True) + order) == fast
+    blob = e.rows(match_blob_sql("p") + order)
+    e.close()
+    return fast, blob
+
+
+def _anchored_pair():
+    """An arbitrary (first, last) range near the anchors (ASN ranges are not CIDR-aligned)."""
+    edge = st.tuples(st.sampled_from(_ANCHORS), st.integers(-(1 << 12), 1 << 12)).map(
+        lambda t: max(0, min((1 << 128) - 1, t[0] + t[1])))
+    return st.tuples(edge, edge).map(lambda t: (min(t), max(t)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.one_of(_anchored_net(), _anchored_pair())),
+                min_size=1, max_size=20),
+       st.lists(st.integers(0, (1 << 128) - 1), max_size=5))
+def test_fast_path_equals_blob_path(nets, extra):
+    keys = set(extra) | {a for a in _ANCHORS} | {a - 1 for a in _ANCHORS if a} | {(1 << 128) - 1}
+    for _, n in nets:
+        lo, hi = (int(n.network_address), int(n.broadcast_address)) if isinstance(n, ipaddress.IPv6Network) else n
+        keys |= {k for k in (lo - 1, lo, hi, hi + 1) if 0 <= k < 1 << 128}
+    fast, blob = _both(nets, sorted(keys))
+    assert fast == blob
+
+
+def test_fast_path_block_edges():
+    nets = [("a", ipaddress.IPv6Network("::/0")), ("b", ipaddress.IPv6Network("::ffff:0:0/96")),
+            ("b", ipaddress.IPv6Network("::ffff:255.255.255.0/120")), ("c", ipaddress.IPv6Network("::fffe:0:0/95")),
+            ("c", ipaddress.IPv6Network("::1:0:0:0/112"))]
+    keys = [0, _V4 - 1, _V4, _V4 + 1, _V4 + (1 << 32) - 1, _V4 + (1 << 32), (1 << 128) - 1]
+    fast, blob = _both(nets, keys)
+    assert fast == blob and len({r[0] for r in fast}) == len(keys)
+    # ranges (ASN tables are not CIDR-aligned) across either end of the IPv4 block, no cut at the ends
+    top = _V4 + (1 << 32)
+    nets = [("a", (_V4 - 100, _V4 + 100)), ("b", (top - 100, top + 100)), ("c", (_V4 - 50, _V4 + 50))]
+    keys = [_V4 - 100, _V4 - 1, _V4, _V4 + 7, _V4 + 50, _V4 + 51, top - 1, top, top + 7, top + 101]
+    fast, blob = _both(nets, keys)
+    assert fast == blob and len({r[0] for r in fast}) == len(keys) - 1
+    # no range at all below the first probe: nothing matches, on either path
+    fast, blob = _both([("a", ipaddress.IPv6Network("2001:db8::/32"))], [0, _V4 + 5, (1 << 128) - 1])
+    assert fast == blob == []

@@ -22,6 +22,7 @@ from cairn import __version__
 from cairn.cli.context import AppState
 from cairn.cli.intel_cmd import intel_app
 from cairn.cli.lookup_cmd import lookup_command
+from cairn.cli.sigma_cmd import sigma_app
 from cairn.errors import CairnError
 from cairn.lake.catalog import Catalog, all_specs
 from cairn.lake.ingest import Ingestor, RunSummary
@@ -226,6 +227,7 @@ app.command("lookup")(lookup_command)
 config_app = typer.Typer(help="Show settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(intel_app, name="intel")
+app.add_typer(sigma_app, name="sigma")
 
 
 @config_app.command("show")

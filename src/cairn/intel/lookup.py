@@ -25,10 +25,13 @@ from __future__ import annotations
 
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.intel.ownership.domains import suffixes_sql
-from cairn.intel.ranges import build_index, match_sql
+from cairn.intel.ranges import INDEX_TABLES, build_index, match_sql
 from cairn.intel.tables import fingerprint, table_exists
 
 INDEX_PREFIX = "_cairn_ipx"
+INDEX_FORMAT = 2
+"""Layout of the index tables (2: integer-keyed ``_seg4`` / ``_seg6``, ``most_specific`` in ``_cover``);
+an index built by another layout is rebuilt."""
 _FULL = "(CASE WHEN ip_version = 4 THEN 32 ELSE 128 END)"
 
 # Relation of all ranges the segment index covers (family, range_start, range_end, prefix_len).
@@ -52,6 +55,7 @@ def has_indicators(engine: DuckDBEngine) -> bool:
 def index_fingerprint(engine: DuckDBEngine) -> str:
     """Fingerprint of everything the IP index is built from."""
     parts: list[object] = [
+        INDEX_FORMAT,
         engine.rows(
             "SELECT table_name, run_id FROM _cairn_files WHERE table_name IN "
             "('own_asn', 'own_cloud', 'own_special', 'warninglist_entries') ORDER BY 1"
@@ -69,8 +73,8 @@ def ensure_index(engine: DuckDBEngine) -> bool:
     """Build the IP segment index when missing or stale; True when it was (re)built."""
     fp = index_fingerprint(engine)
     engine.execute(f"CREATE TABLE IF NOT EXISTS {INDEX_PREFIX}_meta (fingerprint VARCHAR)")
-    if engine.scalar(f"SELECT max(fingerprint) FROM {INDEX_PREFIX}_meta") == fp and table_exists(
-            engine, f"{INDEX_PREFIX}_seg"):
+    if engine.scalar(f"SELECT max(fingerprint) FROM {INDEX_PREFIX}_meta") == fp and all(
+            table_exists(engine, f"{INDEX_PREFIX}_{t}") for t in INDEX_TABLES):
         return False
     source = _INDEX_SOURCE + (_INDICATOR_RANGES if has_indicators(engine) else "")
     engine.execute(f"CREATE OR REPLACE TEMP VIEW _ipx_source AS {source}")
@@ -184,10 +188,8 @@ def run_lookup(engine: DuckDBEngine, observables: str, out: str = "_lk") -> str:
     ensure_index(engine)
     indicators = has_indicators(engine)
     prepare_observables(engine, observables, out)
-    engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE {out}_ips AS SELECT DISTINCT ip_bin FROM {out}_obs WHERE ip_bin IS NOT NULL"
-    )
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_ipm AS {match_sql(out + '_ips', prefix=INDEX_PREFIX)}")
+    ips = f"(SELECT ip_bin FROM {out}_obs WHERE ip_bin IS NOT NULL)"
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_ipm AS {match_sql(ips, prefix=INDEX_PREFIX, distinct=True)}")
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_sfx AS {suffixes_sql(out + '_obs', 'domain')}")
     union = "\nUNION ALL\n".join(_ip_matches(out, indicators) + _value_matches(out, indicators))
     engine.execute(
@@ -200,6 +202,6 @@ def run_lookup(engine: DuckDBEngine, observables: str, out: str = "_lk") -> str:
         )
         """
     )
-    for t in ("_ips", "_ipm", "_sfx"):
+    for t in ("_ipm", "_sfx"):
         engine.execute(f"DROP TABLE IF EXISTS {out}{t}")
     return f"{out}_matches"

@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS _cairn_runs (
 
 
 def all_specs() -> dict[str, TableSpec]:
-    """Every table the catalog knows: source tables, observables, quarantine."""
+    """Every table the catalog knows: source tables, observables, quarantine, intel and context tables."""
     from cairn.sources import SOURCES
 
     specs: dict[str, TableSpec] = {}
@@ -56,6 +56,9 @@ def all_specs() -> dict[str, TableSpec]:
 
     specs.update(intel_specs())
     specs.update(FEED_TABLES)
+    from cairn.context.tables import CONTEXT_TABLES
+
+    specs.update(CONTEXT_TABLES)
     return specs
 
 

@@ -1,0 +1,1 @@
+"""Detection: rules run over the lake (Sigma in :mod:`cairn.detect.sigma`)."""

@@ -1,0 +1,98 @@
+"""Builders for the Sigma tests: CloudTrail records, inline rules, lakes and matches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cairn.detect.sigma import RuleSet, load_rules, run_rules
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+SIGMA = FIXTURES / "sigma"
+SIGMAHQ = SIGMA / "sigmahq"
+PANTHER = SIGMA / "panther"
+ACCOUNT = "111122223333"
+
+
+def ct(name: str, *, when: str = "2024-07-29T12:00:00Z", **fields: Any) -> dict[str, Any]:
+    """A CloudTrail record whose eventID is ``name`` (fields given override the defaults)."""
+    record: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "eventTime": when,
+        "eventID": name,
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "ListUsers",
+        "eventType": "AwsApiCall",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.7",
+        "userAgent": "aws-cli/2.15.0 Python/3.11.6",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "accountId": ACCOUNT,
+                         "arn": f"arn:aws:iam::{ACCOUNT}:user/alice", "userName": "alice",
+                         "accessKeyId": "AKIAEXAMPLE"},
+        "requestParameters": None,
+        "responseElements": None,
+        "readOnly": True,
+        "recipientAccountId": ACCOUNT,
+    }
+    record.update(fields)
+    return record
+
+
+def write_records(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps({"Records": records}), encoding="utf-8")
+    return path
+
+
+def rule_yaml(detection: dict[str, Any], *, title: str = "test rule", rule_id: str | None = None,
+              logsource: dict[str, str] | None = None, **extra: Any) -> str:
+    """A Sigma rule (YAML text) for ``detection``."""
+    doc = {
+        "title": title,
+        "id": rule_id or str(uuid.uuid5(uuid.NAMESPACE_URL, title + json.dumps(detection, sort_keys=True))),
+        "status": "test",
+        "author": "cairn tests",
+        "logsource": logsource or {"product": "aws", "service": "cloudtrail"},
+        "detection": detection,
+        "level": "medium",
+        **extra,
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def matches_by_rule(engine: Any, rules: RuleSet, **kw: Any) -> dict[str, set[str]]:
+    """rule id -> event_uids it matched."""
+    got: dict[str, set[str]] = defaultdict(set)
+    table = run_rules(engine, rules, **kw)
+    for rid, uid in zip(table.column("rule_id").to_pylist(), table.column("event_uid").to_pylist(), strict=True):
+        got[rid].add(uid)
+    return got
+
+
+def match_one(engine: Any, detection: dict[str, Any], **kw: Any) -> set[str]:
+    """Event ids matched by one inline rule (which must convert)."""
+    rules = load_rules(texts={"inline.yml": rule_yaml(detection, **kw)})
+    (entry,) = rules.entries
+    assert entry.reason is None, entry.reason
+    return matches_by_rule(engine, rules).get(entry.id, set())
+
+
+def panther_events_file(dest: Path) -> Path:
+    """The Panther events with an id derived from their content (Panther reuses eventIDs)."""
+    lines = []
+    for line in (PANTHER / "cloudtrail_events.jsonl").read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        event["eventID"] = panther_uid(line)
+        lines.append(json.dumps(event))
+    dest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return dest
+
+
+def panther_uid(line: str) -> str:
+    key = json.dumps(json.loads(line), sort_keys=True)
+    return str(uuid.UUID(hashlib.sha256(key.encode()).hexdigest()[:32]))
