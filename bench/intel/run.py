@@ -266,7 +266,7 @@ def lookups(ind_parquet: list[Path], n_probes: int, sample_n: int, repeat: int) 
     seg_ids = seg["seg_id"].to_pylist()
     asn_list = npx.asn.tolist()
     sample = pr[:sample_n]
-    w_py, c_py, py_asn = timed(lambda: python_loop(sample, starts, seg_ids, asn_list), 1)
+    w_py, _c_py, py_asn = timed(lambda: python_loop(sample, starts, seg_ids, asn_list), 1)
     py_rate = len(sample) / w_py
 
     # the three answers agree (ASN of every probe)

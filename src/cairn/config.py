@@ -138,4 +138,7 @@ DEFAULT_CONFIG_TEXT = """\
 # profile = ""
 # region = ""
 # endpoint_url = ""         # e.g. a local S3-compatible server
+
+# [context]
+# files = []                # inventory files loaded by `cairn context load` without arguments
 """

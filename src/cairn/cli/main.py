@@ -20,6 +20,7 @@ from rich.table import Table
 
 from cairn import __version__
 from cairn.cli.context import AppState
+from cairn.cli.context_cmd import context_app
 from cairn.cli.intel_cmd import intel_app
 from cairn.cli.lookup_cmd import lookup_command
 from cairn.cli.sigma_cmd import sigma_app
@@ -227,6 +228,7 @@ app.command("lookup")(lookup_command)
 config_app = typer.Typer(help="Show settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(intel_app, name="intel")
+app.add_typer(context_app, name="context")
 app.add_typer(sigma_app, name="sigma")
 
 

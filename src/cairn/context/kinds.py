@@ -170,9 +170,7 @@ def check_record(kind: Kind, rec: RawRecord) -> tuple[m.Model | None, list[Probl
         except ValueError as exc:
             problem(canon, str(exc))
     for req in kind.required:
-        if req not in checked and not any(p.field == req for p in problems):
-            problem(req, "missing (required)")
-        elif req in checked and checked[req] is None:
+        if checked.get(req) is None and not any(p.field == req for p in problems):
             problem(req, "missing (required)")
     if problems:
         return None, problems, []

@@ -209,6 +209,13 @@ def _read_csv(text: str, kind: str | None, out: ReadResult) -> None:
                                                 "column account_id, cidr, resource_id or an identity column "
                                                 "(role_arn, user, ...), or use --kind"))
                     return
+                spec = KINDS[kind]
+                unknown = [h for h in header if not spec.canonical(h).startswith("tag:")
+                           and spec.canonical(h) not in spec.fields]
+                if unknown:
+                    out.problems += [Problem(out.origin, start, f"unknown column {h!r} for {kind}; valid columns "
+                                             f"are {', '.join(spec.fields)} and tag:KEY") for h in unknown]
+                    return
                 continue
             index += 1
             if len(row) > len(header) and any(c.strip() for c in row[len(header):]):
