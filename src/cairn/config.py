@@ -141,4 +141,10 @@ DEFAULT_CONFIG_TEXT = """\
 
 # [context]
 # files = []                # inventory files loaded by `cairn context load` without arguments
+
+# Where alerts go (docs/actions.md); secrets as ${ENV_VAR}.
+# [actions.soc-slack]
+# type = "slack"
+# webhook_url = "${SLACK_WEBHOOK_URL}"
+# min_severity = "high"
 """

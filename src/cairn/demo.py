@@ -1,16 +1,30 @@
-"""``cairn demo``: the pipeline on the bundled real samples, ending in a report."""
+"""``cairn demo``: the pipeline on the bundled real samples, ending in a report.
+
+ingest (bundled samples) -> intel (bundled slices of ipsum and maltrail) -> context (bundled example
+inventory) -> enrichment -> report: malicious and unusual observables with their owners and sources,
+the most active identities, and the findings with what enrichment says about them.
+"""
 
 from __future__ import annotations
 
 import shutil
+import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rich.panel import Panel
+from rich.table import Table
 
 from cairn.cli.context import AppState
-from cairn.lake.catalog import Catalog
 from cairn.workspace import Workspace, default_workspace
+
+# name, file, format of the bundled intel slices (src/cairn/data/intel/README.md)
+BUNDLED_FEEDS = (("maltrail", "maltrail-slice.csv", "maltrail"), ("ipsum", "ipsum-top1500.txt", "ipsum"))
+FLAGGED = 5
+"""Verdicts from 5 (May not be Safe) up are shown as flagged."""
+
+_COLOURS = {5: "yellow", 6: "yellow", 7: "orange3", 8: "red", 9: "red", 10: "bold red"}
 
 
 def samples_dir() -> Path:
@@ -18,10 +32,96 @@ def samples_dir() -> Path:
     return Path(str(resources.files("cairn") / "data" / "samples"))
 
 
-def run_demo(st: AppState, *, fresh: bool = True) -> None:
-    """Ingest the samples into a demo workspace and print what the lake holds."""
-    from cairn.cli.main import print_summary, run_ingest
+def intel_dir() -> Path:
+    """Folder of the bundled intel slices."""
+    return Path(str(resources.files("cairn") / "data" / "intel"))
 
+
+_OWNER = ("concat_ws('; ', nullif(concat_ws(' / ', identity_person, identity_team), ''), "
+          "CASE WHEN account_name IS NOT NULL THEN 'account ' || account_name || "
+          "coalesce(' (' || account_owner || ')', '') END, "
+          "CASE WHEN asset_owner IS NOT NULL THEN 'asset owner ' || asset_owner END, "
+          "CASE WHEN network_zone IS NOT NULL THEN 'zone ' || network_zone END)")
+_OWNERSHIP = ("concat_ws(', ', CASE WHEN asn IS NOT NULL THEN 'AS' || asn || coalesce(' ' || as_org, '') END, "
+              "country, concat_ws('/', cloud_provider, cloud_service, cloud_region), "
+              "CASE WHEN is_tor THEN 'Tor exit' END, special_range)")
+
+
+def report(engine: Any) -> dict[str, Any]:
+    """The demo report from the enriched lake (plain data; also what ``cairn --json demo`` prints)."""
+    flagged = engine.arrow(
+        f"""WITH f AS (SELECT * FROM enriched_observables WHERE score_id >= {FLAGGED}),
+            inv AS (SELECT f.value, f.type, list(DISTINCT o.value || ' (' || o.field || '): ' || {_OWNER.replace(
+                'identity_', 'o.identity_').replace('account_', 'o.account_').replace('asset_', 'o.asset_')
+                .replace('network_zone', 'o.network_zone')})
+                           AS involved
+                    FROM f JOIN enriched_observables o ON o.source = f.source AND o.event_uid = f.event_uid
+                         AND NOT (o.field = f.field AND o.value = f.value)
+                    WHERE coalesce(o.identity_person, o.identity_team, o.account_name, o.asset_owner,
+                                   o.network_zone) IS NOT NULL
+                    GROUP BY ALL)
+            SELECT f.value, f.type, f.score_id, any_value(f.score) AS score,
+                   list_distinct(flatten(list(f.verdict_sources))) AS sources, any_value(f.why) AS why,
+                   list(DISTINCT f.source) AS tables, list(DISTINCT f.field) AS fields,
+                   count(DISTINCT f.event_uid) AS events, nullif(any_value({_OWNER}), '') AS owner,
+                   nullif(any_value({_OWNERSHIP}), '') AS ownership, any_value(inv.involved) AS involved
+            FROM f LEFT JOIN inv ON inv.value = f.value AND inv.type = f.type
+            GROUP BY f.value, f.type, f.score_id ORDER BY f.score_id DESC, events DESC, f.value LIMIT 20""").to_pylist()
+    unusual = engine.arrow(
+        f"""SELECT value, type, coalesce(special_range, CASE WHEN is_tor THEN 'Tor exit' END) AS why,
+                   list(DISTINCT source) AS tables, list(DISTINCT field) AS fields,
+                   count(DISTINCT event_uid) AS events, nullif(any_value({_OWNER}), '') AS owner
+            FROM enriched_observables
+            WHERE type = 'ip' AND score_id < {FLAGGED} AND (is_tor OR (special_range IS NOT NULL
+                  AND special_range <> 'private'))
+            GROUP BY ALL ORDER BY events DESC, value LIMIT 15""").to_pylist()
+    identities = engine.arrow(
+        """SELECT c.principal_arn AS identity, count(*) AS calls, count(DISTINCT c.event_name) AS actions,
+                  count(*) FILTER (WHERE c.status = 'failure') AS failed,
+                  list(DISTINCT c.src_ip) FILTER (WHERE c.src_ip IS NOT NULL) AS source_ips,
+                  max(c.max_score_id) AS max_score_id,
+                  any_value(o.identity_person) AS person, any_value(o.identity_team) AS team,
+                  any_value(o.account_name) AS account
+           FROM cloudtrail_enriched c
+           LEFT JOIN enriched_observables o ON o.source = 'cloudtrail' AND o.event_uid = c.event_uid
+                AND o.field IN ('userIdentity.arn', 'userIdentity.sessionContext.sessionIssuer.arn')
+                AND (o.identity_person IS NOT NULL OR o.identity_team IS NOT NULL OR o.account_name IS NOT NULL)
+           WHERE c.principal_arn IS NOT NULL
+           GROUP BY ALL ORDER BY calls DESC, identity LIMIT 10""").to_pylist()
+    findings = engine.arrow(
+        """SELECT 'GuardDuty' AS product, severity_label AS severity, type AS finding, title, account_id,
+                  coalesce(max_score_id, 0) AS max_score_id,
+                  list_transform(list_filter(coalesce(enrichment, []), lambda e: e.score_id >= 5),
+                                 lambda e: e.value || ' (' || e.score || ')') AS flagged
+           FROM guardduty_findings_enriched
+           UNION ALL
+           SELECT 'Security Hub', severity_label, coalesce(types[1], ''), title, aws_account_id,
+                  coalesce(max_score_id, 0),
+                  list_transform(list_filter(coalesce(enrichment, []), lambda e: e.score_id >= 5),
+                                 lambda e: e.value || ' (' || e.score || ')')
+           FROM securityhub_findings_enriched
+           ORDER BY max_score_id DESC, product, severity, title""").to_pylist()
+    totals = engine.rows(
+        f"SELECT count(*), count(DISTINCT value), count(DISTINCT value) FILTER (WHERE score_id >= {FLAGGED}), "
+        "count(*) FILTER (WHERE coalesce(identity_person, identity_team, account_name, asset_owner, "
+        "network_zone) IS NOT NULL) FROM enriched_observables")[0]
+    matches = engine.scalar("SELECT count(*) FROM intel_matches")
+    return {
+        "observables": totals[0], "distinct_values": totals[1], "flagged_values": totals[2],
+        "with_owner": totals[3], "intel_matches": matches,
+        "flagged": flagged, "unusual": unusual, "identities": identities, "findings": findings,
+    }
+
+
+def run_demo(st: AppState, *, fresh: bool = True) -> None:
+    """Ingest the samples, load the bundled intel and context, enrich, and print the report."""
+    from cairn.cli.main import print_summary, run_ingest
+    from cairn.context import bundled_inventory, load_files
+    from cairn.enrich import refresh
+    from cairn.intel.feeds import load_target
+    from cairn.intel.store import IntelStore
+
+    started = time.monotonic()
     root = st.workspace_path or (default_workspace().parent / "demo")
     if fresh and root.exists():
         shutil.rmtree(root)
@@ -32,52 +132,76 @@ def run_demo(st: AppState, *, fresh: bool = True) -> None:
         c.print(Panel.fit(
             f"cairn demo: bundled real samples -> lake at {root}\n"
             "CloudTrail (Stratus Red Team detonations, OTRF EC2->S3 exfiltration), VPC Flow Logs,\n"
-            "Route 53 Resolver query logs, GuardDuty and Security Hub findings",
+            "Route 53 Resolver query logs, GuardDuty and Security Hub findings; intel: slices of\n"
+            "maltrail and ipsum; context: the bundled example inventory",
             title="cairn"))
     summary = run_ingest(st, [str(samples_dir())])
-    print_summary(st, summary)
+    if not st.json:
+        print_summary(st, summary)
+    store = IntelStore(st.workspace, st.engine)
+    feeds = []
+    for name, file, fmt in BUNDLED_FEEDS:
+        r = load_target(store, str(intel_dir() / file), name, fmt=fmt)
+        feeds.append({"source": name, "status": r.status, "loaded": r.loaded, "rejected": r.rejected,
+                      "unsupported": r.unsupported})
+    ctx = load_files(st.workspace, st.engine, bundled_inventory())
+    enrich = refresh(st.engine, st.workspace)
+    rep = report(st.engine)
+    seconds = round(time.monotonic() - started, 2)
     if st.json:
+        st.emit_json({"workspace": str(root), "ingest": summary.to_dict(), "intel": feeds,
+                      "context": [{"file": Path(x.source_file).name, "kind": x.kind, "rows": x.rows} for x in ctx],
+                      "enrichment": enrich.to_dict(), "report": rep, "seconds": seconds})
         return
-    from cairn.cli.main import tables as tables_cmd  # noqa: F401 - same rendering as `cairn tables`
-    cat = Catalog(st.engine, st.workspace.lake)
-    from rich.table import Table
+    c.print("intel: " + "; ".join(f"{f['source']} {f['loaded']:,} indicators" for f in feeds)
+            + f"; context: {sum(x.rows for x in ctx):,} inventory records from {len(ctx)} file(s)")
+    c.print(f"enrichment: {rep['observables']:,} observables ({rep['distinct_values']:,} distinct values), "
+            f"{rep['intel_matches']:,} intel matches, {rep['flagged_values']:,} values flagged, "
+            f"{rep['with_owner']:,} observables with an owner")
+    _print_report(st, rep)
+    c.print(f"done in {seconds:.1f}s. next: cairn -w {root} query \"SELECT * FROM enriched_observables "
+            "WHERE score_id >= 5\"  |  cairn -w {root} enrich FILE --format ocsf".replace("{root}", str(root)))
 
-    t = Table(title="what the lake holds")
-    for col in ("table", "rows", "first event", "last event"):
-        t.add_column(col)
-    for name, _files, rows, lo, hi in cat.table_stats():
-        if rows:
-            t.add_row(name, f"{rows:,}", str(lo)[:19], str(hi)[:19])
+
+def _lst(v: Any) -> str:
+    return ", ".join(str(x) for x in v) if isinstance(v, list) else ("" if v is None else str(v))
+
+
+def _print_report(st: AppState, rep: dict[str, Any]) -> None:
+    c = st.console
+    t = Table(title="malicious and suspicious observables (verdict >= 5)", show_lines=True)
+    for col in ("value", "verdict", "sources / why", "seen in", "owner, ownership, who was involved"):
+        t.add_column(col, overflow="fold")
+    for r in rep["flagged"]:
+        colour = _COLOURS.get(r["score_id"], "")
+        t.add_row(f"{r['value']}\n[dim]{r['type']}[/dim]", f"[{colour}]{r['score_id']} {r['score']}[/{colour}]",
+                  f"{_lst(r['sources'])}\n[dim]{(r['why'] or '')[:160]}[/dim]",
+                  f"{_lst(r['tables'])}: {_lst(r['fields'])}\n{r['events']} event(s)",
+                  "\n".join(x for x in (r["owner"], r["ownership"], *(r["involved"] or [])[:4]) if x))
+    if not rep["flagged"]:
+        t.add_row("[dim]none[/dim]", "", "", "", "")
     c.print(t)
-    top = st.engine.rows(
-        "SELECT event_source, event_name, count(*) AS n, count(DISTINCT principal_arn) AS who "
-        "FROM cloudtrail GROUP BY ALL ORDER BY n DESC LIMIT 10"
-    )
-    t = Table(title="top API calls")
-    for col in ("eventSource", "eventName", "events", "identities"):
-        t.add_column(col)
-    for r in top:
-        t.add_row(*(str(x) for x in r))
+    t = Table(title="unusual addresses (special-purpose ranges, Tor)")
+    for col in ("address", "why", "seen in", "events", "owner"):
+        t.add_column(col, overflow="fold")
+    for r in rep["unusual"]:
+        t.add_row(r["value"], r["why"], f"{_lst(r['tables'])}: {_lst(r['fields'])}", str(r["events"]),
+                  r["owner"] or "")
     c.print(t)
-    ips = st.engine.rows(
-        "SELECT value, count(DISTINCT event_uid) AS events FROM observables WHERE type = 'ip' "
-        "GROUP BY value ORDER BY events DESC LIMIT 8"
-    )
-    t = Table(title="source IPs (intel enrichment arrives with the intel stage)")
-    t.add_column("ip")
-    t.add_column("events")
-    for ip, n in ips:
-        t.add_row(ip, str(n))
+    t = Table(title="most active identities (CloudTrail)")
+    for col in ("identity", "who", "calls", "actions", "failed", "source IPs", "worst verdict"):
+        t.add_column(col, overflow="fold")
+    for r in rep["identities"]:
+        who = " / ".join(x for x in (r["person"], r["team"]) if x) or "[yellow]unknown owner[/yellow]"
+        ips = r["source_ips"] or []
+        t.add_row(r["identity"], who + (f"\n[dim]{r['account']}[/dim]" if r["account"] else ""), str(r["calls"]),
+                  str(r["actions"]), str(r["failed"]), _lst(ips[:3]) + (" ..." if len(ips) > 3 else ""),
+                  str(r["max_score_id"] or 0))
     c.print(t)
-    findings = st.engine.rows(
-        "SELECT 'GuardDuty' AS product, severity_label, type AS what, count(*) FROM guardduty_findings GROUP BY ALL "
-        "UNION ALL SELECT 'Security Hub', severity_label, title, count(*) FROM securityhub_findings GROUP BY ALL "
-        "ORDER BY 1, 2"
-    )
     t = Table(title="findings")
-    for col in ("product", "severity", "finding", "count"):
-        t.add_column(col)
-    for r in findings:
-        t.add_row(*(str(x) for x in r))
+    for col in ("product", "severity", "finding", "account", "worst verdict", "flagged observables"):
+        t.add_column(col, overflow="fold")
+    for r in rep["findings"]:
+        t.add_row(r["product"], str(r["severity"]), f"{r['finding'].rsplit('/', 1)[-1]}\n[dim]{r['title']}[/dim]",
+                  str(r["account_id"]), str(r["max_score_id"]), _lst(r["flagged"]))
     c.print(t)
-    c.print(f"next: cairn -w {root} query \"SELECT * FROM cloudtrail LIMIT 5\"")

@@ -9,7 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.engines.duckdb_engine import DuckDBEngine
-from cairn.intel.ranges import bin_of, build_index, cidr_range, match_blob_sql, match_sql
+from cairn.intel.ranges import (
+    bin_of,
+    build_index,
+    cidr_range,
+    match_blob_sql,
+    match_sql,
+    segments_sql,
+    split_probes,
+)
 from cairn.lake.addresses import bin_to_ip
 
 
@@ -135,6 +143,11 @@ def _both(nets: list[tuple[str, ipaddress.IPv6Network | tuple[int, int]]], keys:
     fast = e.rows(match_sql("p") + order)
     assert e.rows(match_sql("p_dup", distinct=True) + order) == fast
     blob = e.rows(match_blob_sql("p") + order)
+    # run_lookup's path: probes split once into keyed tables (a carried column), ASOF per part, cover join
+    split_probes(e, "p_dup", "ip_bin", "_s")
+    seg = e.rows(f"SELECT DISTINCT s.ip_bin, c.family, c.range_start, c.range_end, c.prefix_len, c.most_specific "
+                 f"FROM ({segments_sql('_s', 'ip_bin')}) s JOIN _cairn_ipx_cover c USING (seg_id)" + order)
+    assert seg == fast
     e.close()
     return fast, blob
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cairn.cli.context import AppState
+from cairn.cli.context_aws_cmd import sync_app
 from cairn.context.kinds import KINDS
 from cairn.context.lookup import OBSERVABLE_TYPES, describe, match_values, plain
 from cairn.context.problems import InventoryError
@@ -19,6 +20,7 @@ from cairn.errors import ConfigError, InputError
 
 context_app = typer.Typer(help="Organisational context: accounts, networks, identities, assets.",
                           no_args_is_help=True)
+context_app.add_typer(sync_app, name="sync")
 
 SHOW_COLUMNS = {
     "accounts": ("account_id", "name", "ou_path", "environment", "owner", "contacts", "tags"),
@@ -63,8 +65,7 @@ def load(
         if st.json:
             st.emit_json({"error": "inventory problems; nothing was loaded",
                           "problems": [str(p) for p in exc.problems]})
-        # The problems quote values, which may look like Rich markup to the error printer.
-        raise InputError(escape(str(exc))) from None
+        raise InputError(str(exc)) from None
     _report(st, reports, "context load")
 
 
@@ -128,7 +129,8 @@ def show(
             cells = [_cell(r.get(c)) for c in SHOW_COLUMNS[k]]
             if k != "loads":
                 cells.append(f"{Path(r['source_file']).name}:{r['locator'].removeprefix('line ')}"
-                             if r.get("source_file") else str(r.get("source") or ""))
+                             if r.get("source_file") and r.get("source") == "file"
+                             else str(r.get("source_file") or r.get("source") or ""))
             t.add_row(*(escape(c) for c in cells))
         st.console.print(t)
     if not any(data.values()) and not kind:

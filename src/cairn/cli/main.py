@@ -19,11 +19,17 @@ from rich.progress import (
 from rich.table import Table
 
 from cairn import __version__
+from cairn.cli.actions_cmd import actions_app
 from cairn.cli.context import AppState
 from cairn.cli.context_cmd import context_app
+from cairn.cli.detect_cmd import alerts_app, detect_command
+from cairn.cli.enrich_cmd import enrich_lake_command, refresh_for_query, retrohunt_command
 from cairn.cli.intel_cmd import intel_app
 from cairn.cli.lookup_cmd import lookup_command
+from cairn.cli.securityhub_cmd import handle_command, securityhub_app
 from cairn.cli.sigma_cmd import sigma_app
+from cairn.cli.stream_cmd import enrich_command
+from cairn.cli.triage_cmd import triage_command, triage_index_command
 from cairn.errors import CairnError
 from cairn.lake.catalog import Catalog, all_specs
 from cairn.lake.ingest import Ingestor, RunSummary
@@ -204,6 +210,7 @@ def query(
         fmt = "json"
     if fmt not in FORMATS:
         raise CairnError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    refresh_for_query(st, sql)
     table = st.engine.arrow(sql)
     if limit is not None and fmt == "table":
         table = table.slice(0, limit)
@@ -224,12 +231,22 @@ def demo(
 
 
 app.command("lookup")(lookup_command)
+app.command("detect")(detect_command)
+app.command("triage")(triage_command)
+app.command("triage-index")(triage_index_command)
+app.command("enrich")(enrich_command)
+app.command("retrohunt")(retrohunt_command)
+app.command("enrich-lake")(enrich_lake_command)
 
 config_app = typer.Typer(help="Show settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(intel_app, name="intel")
 app.add_typer(context_app, name="context")
 app.add_typer(sigma_app, name="sigma")
+app.add_typer(actions_app, name="actions")
+app.add_typer(securityhub_app, name="securityhub")
+app.command("handle")(handle_command)
+app.add_typer(alerts_app, name="alerts")
 
 
 @config_app.command("show")
@@ -255,8 +272,9 @@ def run() -> None:
         app(standalone_mode=False)
     except CairnError as exc:
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)

@@ -43,7 +43,7 @@ def context_settings(cfg: Config) -> ContextSettings:
     where = f"{cfg.source}: " if cfg.source else ""
     if not isinstance(section, dict):
         raise ConfigError(f"{where}the context section must be a table")
-    known = {f.name for f in fields(ContextSettings)} - {"base"}
+    known = ({f.name for f in fields(ContextSettings)} - {"base"}) | {"aws"}  # [context.aws]: cairn.context.aws
     unknown = sorted(set(section) - known)
     if unknown:
         raise ConfigError(f"{where}unknown key(s) in the context section: {', '.join(unknown)}; valid keys are "

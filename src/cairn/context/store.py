@@ -146,18 +146,51 @@ def unload_files(ws: Workspace, engine: DuckDBEngine, files: list[str | Path]) -
     return [p.report for p in plans]
 
 
-def _current_kinds(engine: DuckDBEngine, source_file: str) -> set[str]:
+def _current_kinds(engine: DuckDBEngine, source_file: str, source: str = "file") -> set[str]:
     return {r[0] for r in engine.rows(
-        "SELECT kind FROM _ctx_loads WHERE source = 'file' AND source_file = ? AND is_current", [source_file])}
+        "SELECT kind FROM _ctx_loads WHERE source = ? AND source_file = ? AND is_current", [source, source_file])}
 
 
-def _commit(ws: Workspace, engine: DuckDBEngine, plans: list[_Plan], run_id: str, loaded_at: dt.datetime) -> None:
+@dataclass
+class CollectedLoad:
+    """Rows of one kind a collector produced for one scope (``aws://organizations``, ...)."""
+
+    scope: str
+    """Identity of the source, in place of a file path (``source_file`` of the rows and of ctx_loads)."""
+    kind: str
+    rows: list[Checked]
+    content_hash: str
+    problems: list[str] = field(default_factory=list)
+    remove: bool = False
+    """Remove what the scope loaded for this kind (the scope is gone, e.g. an account left the org)."""
+
+
+def load_collected(ws: Workspace, engine: DuckDBEngine, source: str, loads: list[CollectedLoad]) -> list[LoadReport]:
+    """Load collector rows (``source`` such as ``aws``): each (scope, kind) replaces what it loaded before,
+    unchanged content only marks the current load as checked (``checked_at``), in one catalog transaction."""
+    loaded_at = dt.datetime.now(dt.UTC)
+    run_id = f"ctx-{source}-{loaded_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    with ws.writer_lock():
+        engine.execute(LOADS_DDL)
+        plans = []
+        for c in loads:
+            status = "removed" if c.remove else "loaded"
+            report = LoadReport(c.scope, c.scope, c.kind, status, rows=0 if c.remove else len(c.rows),
+                                invalid=len(c.problems), content_hash=c.content_hash, problems=list(c.problems))
+            fp = hashlib.sha256(f"{FORMAT_VERSION}|{c.kind}|{c.content_hash}|{len(c.problems)}".encode()).hexdigest()
+            plans.append(_Plan(report, [] if c.remove else c.rows, fp))
+        _commit(ws, engine, plans, run_id, loaded_at, source)
+    return [p.report for p in plans]
+
+
+def _commit(ws: Workspace, engine: DuckDBEngine, plans: list[_Plan], run_id: str, loaded_at: dt.datetime,
+            source: str = "file") -> None:
     stage = ws.staging / run_id
     todo: list[_Plan] = []
     for p in plans:
         r = p.report
-        cur = engine.rows("SELECT load_id, fingerprint, rows FROM _ctx_loads WHERE source = 'file' AND "
-                          "source_file = ? AND kind = ? AND is_current", [r.source_file, r.kind])
+        cur = engine.rows("SELECT load_id, fingerprint, rows FROM _ctx_loads WHERE source = ? AND "
+                          "source_file = ? AND kind = ? AND is_current", [source, r.source_file, r.kind])
         p.old_load = cur[0][0] if cur else None
         if r.status == "removed":
             if cur:
@@ -170,7 +203,8 @@ def _commit(ws: Workspace, engine: DuckDBEngine, plans: list[_Plan], run_id: str
         r.replaced_rows = int(cur[0][2]) if cur else 0
         r.load_id = f"{run_id}-{len(todo):03d}"
         if p.rows:
-            table = to_arrow(r.kind, p.rows, load_id=r.load_id, loaded_at=loaded_at, source_file=r.source_file)
+            table = to_arrow(r.kind, p.rows, load_id=r.load_id, loaded_at=loaded_at, source_file=r.source_file,
+                             source=source)
             p.staged = stage / f"{r.load_id}.parquet"
             p.staged.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(table, p.staged, compression="zstd")
@@ -183,11 +217,12 @@ def _commit(ws: Workspace, engine: DuckDBEngine, plans: list[_Plan], run_id: str
                 engine.execute("UPDATE _ctx_loads SET checked_at = ? WHERE load_id = ?", [loaded_at, load_id])
             touched = {KINDS[p.report.kind].table for p in todo}
             for p in todo:
-                _swap(ws, engine, p, loaded_at, old_paths)
+                _swap(ws, engine, p, loaded_at, old_paths, source)
             if todo:
                 summary = [p.report.to_dict() for p in plans]
-                engine.execute("INSERT INTO _cairn_runs VALUES (?, 'context-load', ?, now(), 'committed', ?)",
-                               [run_id, loaded_at, json.dumps(summary, default=str)])
+                engine.execute("INSERT INTO _cairn_runs VALUES (?, ?, ?, now(), 'committed', ?)",
+                               [run_id, "context-load" if source == "file" else f"context-sync-{source}", loaded_at,
+                                json.dumps(summary, default=str)])
             Catalog(engine, ws.lake).refresh_views([*sorted(touched), CTX_LOADS.name])
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -195,7 +230,8 @@ def _commit(ws: Workspace, engine: DuckDBEngine, plans: list[_Plan], run_id: str
         (ws.lake / rel).unlink(missing_ok=True)
 
 
-def _swap(ws: Workspace, engine: DuckDBEngine, p: _Plan, loaded_at: dt.datetime, old_paths: list[str]) -> None:
+def _swap(ws: Workspace, engine: DuckDBEngine, p: _Plan, loaded_at: dt.datetime, old_paths: list[str],
+          source: str = "file") -> None:
     """Replace the old load of (file, kind) by the new one (inside the caller's transaction)."""
     r = p.report
     table = KINDS[r.kind].table
@@ -216,6 +252,6 @@ def _swap(ws: Workspace, engine: DuckDBEngine, p: _Plan, loaded_at: dt.datetime,
             "INSERT INTO _cairn_files (table_name, path, partition_value, rows, min_time, max_time, run_id) "
             "VALUES (?, ?, NULL, ?, ?, ?, ?)", [table, rel, r.rows, loaded_at, loaded_at, r.load_id])
     engine.execute(
-        "INSERT INTO _ctx_loads VALUES (?, ?, ?, 'file', ?, ?, ?, ?, ?, ?, NULL, true, NULL, ?)",
-        [r.load_id, r.kind, table, r.source_file, r.rows, r.invalid, r.content_hash, p.fingerprint, loaded_at,
-         json.dumps(r.problems)])
+        "INSERT INTO _ctx_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, true, NULL, ?)",
+        [r.load_id, r.kind, table, source, r.source_file, r.rows, r.invalid, r.content_hash, p.fingerprint,
+         loaded_at, json.dumps(r.problems)])

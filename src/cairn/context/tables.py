@@ -4,7 +4,7 @@
 Parquet files under ``lake/context/<table>/``, one per load of one kind from one
 source file, listed in the catalog like any lake table. ``source`` says who
 wrote a row: ``file`` for inventory files; the AWS collectors (Organizations,
-tags) will write ``aws`` rows into the same tables. ``ctx_loads`` is a view over
+tags: :mod:`cairn.context.aws`) write ``aws`` rows into the same tables. ``ctx_loads`` is a view over
 the native table ``_ctx_loads``: one row per load, current or replaced.
 
 :data:`CONTEXT_TABLES` is the registry ``cairn.lake.catalog.all_specs`` reads.
@@ -43,8 +43,8 @@ CREATE TABLE IF NOT EXISTS _ctx_loads (
 _TAGS = Column("tags", "MAP(VARCHAR, VARCHAR)", "Tags (key -> value)")
 _PROVENANCE = (
     Column("source", "VARCHAR", "Who wrote the row: 'file' (an inventory file) or a collector ('aws')"),
-    Column("source_file", "VARCHAR", "Inventory file (absolute path); null for collectors"),
-    Column("locator", "VARCHAR", "Place of the record in its file ('line N')"),
+    Column("source_file", "VARCHAR", "Inventory file (absolute path), or a collector's scope (aws://organizations)"),
+    Column("locator", "VARCHAR", "Place of the record in its file ('line N'), or in the scope ('account N')"),
     Column("load_id", "VARCHAR", "The load that wrote the row (see ctx_loads)"),
     Column("loaded_at", "TIMESTAMPTZ", "When it was loaded"),
 )
@@ -114,11 +114,11 @@ _LOAD_COLUMNS = (
     Column("load_id", "VARCHAR", "Id of the load"),
     Column("kind", "VARCHAR", "accounts, networks, identities or assets"),
     Column("table_name", "VARCHAR", "The ctx_ table loaded"),
-    Column("source", "VARCHAR", "'file' (or a collector)"),
-    Column("source_file", "VARCHAR", "Inventory file (absolute path)"),
+    Column("source", "VARCHAR", "'file' or a collector ('aws')"),
+    Column("source_file", "VARCHAR", "Inventory file (absolute path) or collector scope (aws://resources/ACCOUNT)"),
     Column("rows", "BIGINT", "Rows loaded"),
     Column("invalid", "BIGINT", "Records left out (--skip-invalid)"),
-    Column("content_hash", "VARCHAR", "sha256 of the file's bytes"),
+    Column("content_hash", "VARCHAR", "sha256 of the file's bytes (of the records, for collectors)"),
     Column("loaded_at", "TIMESTAMPTZ", "When it was loaded"),
     Column("checked_at", "TIMESTAMPTZ", "Last reload that found the file unchanged"),
     Column("is_current", "BOOLEAN", "The rows of this load are in the table"),
@@ -168,7 +168,8 @@ def to_arrow(kind: str, rows: list[Checked], *, load_id: str, loaded_at: dt.date
             d["contacts"] = list(d["contacts"])
         if kind == "accounts":
             d["ou_path_list"] = c.model.ou_path_list  # type: ignore[union-attr]
-        d.update(source=source, source_file=source_file, locator=f"line {c.line}", load_id=load_id,
+        d.update(source=source, source_file=source_file, locator=f"line {c.line}" if source == "file" else c.origin,
+                 load_id=load_id,
                  loaded_at=loaded_at)
         out.append(d)
     return pa.Table.from_pylist(out, schema=arrow_schema(spec))

@@ -15,7 +15,11 @@ data in tables, never pasted. Output: the temp table ``<out>_matches``::
     most_specific      the largest specificity per observable and family
 
 IP ranges of every family go through one segment index (:mod:`cairn.intel.ranges`,
-one ASOF join however they nest); single-address indicators and Tor are
+one ASOF join however they nest). The index build also writes ``_cairn_ipx_hit``:
+each segment's match rows (family, ref, range, matched value, specificity and
+the most specific flag within the family) already joined to the ownership,
+warninglist and indicator tables, so a lookup is the ASOF join plus one
+equi-join on the integer ``seg_id``. Single-address indicators and Tor are
 equi-joins. Domains (and URL hosts) are expanded into their parent suffixes and
 equi-joined, which is "a subdomain of a listed domain matches it". Substring
 and regex warninglists run on the distinct observed values only.
@@ -25,13 +29,15 @@ from __future__ import annotations
 
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.intel.ownership.domains import suffixes_sql
-from cairn.intel.ranges import INDEX_TABLES, build_index, match_sql
+from cairn.intel.ranges import INDEX_TABLES, build_index, segments_sql, split_probes
 from cairn.intel.tables import fingerprint, table_exists
 
 INDEX_PREFIX = "_cairn_ipx"
-INDEX_FORMAT = 2
-"""Layout of the index tables (2: integer-keyed ``_seg4`` / ``_seg6``, ``most_specific`` in ``_cover``);
-an index built by another layout is rebuilt."""
+INDEX_FORMAT = 3
+"""Layout of the index tables (2: integer-keyed ``_seg4`` / ``_seg6``, ``most_specific`` in ``_cover``;
+3: plus ``_hit``); an index built by another layout is rebuilt."""
+LOOKUP_TABLES = (*INDEX_TABLES, "hit")
+"""Tables ``_cairn_ipx_<name>`` of the lookup index."""
 _FULL = "(CASE WHEN ip_version = 4 THEN 32 ELSE 128 END)"
 
 # Relation of all ranges the segment index covers (family, range_start, range_end, prefix_len).
@@ -45,6 +51,33 @@ _INDICATOR_RANGES = f"""
     UNION ALL SELECT DISTINCT 'indicator', range_start, range_end, prefix_len FROM indicators
     WHERE type = 'ip' AND range_start IS NOT NULL AND prefix_len < {_FULL}
 """
+
+# The match rows of every segment: cover rows joined to the table each range came from (one row per
+# entry with that range). Columns as <out>_matches without type/value, plus seg_id.
+_HIT_COLS = "seg_id, family, ref, range_start, range_end, matched, match_kind, specificity, most_specific"
+_HIT_PARTS = {
+    "warninglist": """SELECT c.seg_id, c.family, e.list, c.range_start, c.range_end, e.value, 'cidr', c.prefix_len,
+                             c.most_specific
+                      FROM {cover} c JOIN warninglist_entries e ON e.type = 'cidr' AND e.range_start = c.range_start
+                                                                AND e.range_end = c.range_end
+                      WHERE c.family = 'warninglist'""",
+    "asn": """SELECT c.seg_id, c.family, a.source, c.range_start, c.range_end, CAST(a.asn AS VARCHAR), 'range', 0, true
+              FROM {cover} c JOIN own_asn a ON a.range_start = c.range_start AND a.range_end = c.range_end
+              WHERE c.family = 'asn'""",
+    "cloud": """SELECT c.seg_id, c.family, x.source, c.range_start, c.range_end, x.cidr, 'cidr', c.prefix_len,
+                       c.most_specific
+                FROM {cover} c JOIN own_cloud x ON x.range_start = c.range_start AND x.range_end = c.range_end
+                WHERE c.family = 'cloud'""",
+    "special": """SELECT c.seg_id, c.family, s.name, c.range_start, c.range_end, s.cidr, 'cidr', c.prefix_len,
+                         c.most_specific
+                  FROM {cover} c JOIN own_special s ON s.range_start = c.range_start AND s.range_end = c.range_end
+                  WHERE c.family = 'special'""",
+    "indicator": """SELECT c.seg_id, c.family, i.indicator_uid, c.range_start, c.range_end, i.value, 'cidr',
+                           c.prefix_len, c.most_specific
+                    FROM {cover} c JOIN indicators i ON i.type = 'ip' AND i.range_start = c.range_start
+                                                    AND i.range_end = c.range_end
+                    WHERE c.family = 'indicator'""",
+}
 
 
 def has_indicators(engine: DuckDBEngine) -> bool:
@@ -74,11 +107,16 @@ def ensure_index(engine: DuckDBEngine) -> bool:
     fp = index_fingerprint(engine)
     engine.execute(f"CREATE TABLE IF NOT EXISTS {INDEX_PREFIX}_meta (fingerprint VARCHAR)")
     if engine.scalar(f"SELECT max(fingerprint) FROM {INDEX_PREFIX}_meta") == fp and all(
-            table_exists(engine, f"{INDEX_PREFIX}_{t}") for t in INDEX_TABLES):
+            table_exists(engine, f"{INDEX_PREFIX}_{t}") for t in LOOKUP_TABLES):
         return False
-    source = _INDEX_SOURCE + (_INDICATOR_RANGES if has_indicators(engine) else "")
+    indicators = has_indicators(engine)
+    source = _INDEX_SOURCE + (_INDICATOR_RANGES if indicators else "")
     engine.execute(f"CREATE OR REPLACE TEMP VIEW _ipx_source AS {source}")
     build_index(engine, "_ipx_source", prefix=INDEX_PREFIX)
+    parts = [sql.format(cover=f"{INDEX_PREFIX}_cover") for family, sql in _HIT_PARTS.items()
+             if indicators or family != "indicator"]
+    engine.execute(f"CREATE OR REPLACE TABLE {INDEX_PREFIX}_hit AS SELECT * FROM ({' UNION ALL '.join(parts)}) "
+                   f"AS h({_HIT_COLS}) ORDER BY seg_id")
     engine.execute(f"DELETE FROM {INDEX_PREFIX}_meta")
     engine.execute(f"INSERT INTO {INDEX_PREFIX}_meta VALUES (?)", [fp])
     engine.execute("DROP VIEW IF EXISTS _ipx_source")
@@ -103,43 +141,19 @@ def prepare_observables(engine: DuckDBEngine, observables: str, out: str) -> Non
 
 
 def _ip_matches(out: str, indicators: bool) -> list[str]:
-    o, m = f"{out}_obs", f"{out}_ipm"
-    cols = "o.type, o.value"
+    """Equi-joins on the address: Tor exit nodes and single-address indicators (ranges: ``_hit``)."""
+    o = f"{out}_obs"
     parts = [
-        f"""SELECT {cols}, 'warninglist', e.list, m.range_start, m.range_end, e.value, 'cidr', m.prefix_len
-            FROM {m} m JOIN {o} o ON o.ip_bin = m.ip_bin
-            JOIN warninglist_entries e ON e.type = 'cidr' AND e.range_start = m.range_start
-                                      AND e.range_end = m.range_end
-            WHERE m.family = 'warninglist'""",
-        f"""SELECT {cols}, 'asn', a.source, m.range_start, m.range_end, CAST(a.asn AS VARCHAR), 'range', 0
-            FROM {m} m JOIN {o} o ON o.ip_bin = m.ip_bin
-            JOIN own_asn a ON a.range_start = m.range_start AND a.range_end = m.range_end
-            WHERE m.family = 'asn'""",
-        f"""SELECT {cols}, 'cloud', c.source, m.range_start, m.range_end, c.cidr, 'cidr', m.prefix_len
-            FROM {m} m JOIN {o} o ON o.ip_bin = m.ip_bin
-            JOIN own_cloud c ON c.range_start = m.range_start AND c.range_end = m.range_end
-            WHERE m.family = 'cloud'""",
-        f"""SELECT {cols}, 'special', s.name, m.range_start, m.range_end, s.cidr, 'cidr', m.prefix_len
-            FROM {m} m JOIN {o} o ON o.ip_bin = m.ip_bin
-            JOIN own_special s ON s.range_start = m.range_start AND s.range_end = m.range_end
-            WHERE m.family = 'special'""",
-        f"""SELECT {cols}, 'tor', t.source, t.ip_bin, t.ip_bin, t.ip, 'exact', 128
+        f"""SELECT o.type, o.value, 'tor', t.source, t.ip_bin, t.ip_bin, t.ip, 'exact', 128
             FROM {o} o JOIN own_tor t ON t.ip_bin = o.ip_bin""",
     ]
     if indicators:
-        parts += [
-            f"""SELECT {cols}, 'indicator', i.indicator_uid, m.range_start, m.range_end, i.value, 'cidr',
-                       m.prefix_len
-                FROM {m} m JOIN {o} o ON o.ip_bin = m.ip_bin
-                JOIN indicators i ON i.type = 'ip' AND i.range_start = m.range_start
-                                 AND i.range_end = m.range_end
-                WHERE m.family = 'indicator'""",
-            f"""SELECT {cols}, 'indicator', i.indicator_uid, i.range_start, i.range_end, i.value, 'exact',
+        parts.append(
+            f"""SELECT o.type, o.value, 'indicator', i.indicator_uid, i.range_start, i.range_end, i.value, 'exact',
                        i.prefix_len
                 FROM {o} o JOIN indicators i ON i.type = 'ip' AND i.range_start = o.ip_bin
                                             AND i.range_end = o.ip_bin
-                WHERE o.ip_bin IS NOT NULL""",
-        ]
+                WHERE o.ip_bin IS NOT NULL""")
     return parts
 
 
@@ -179,29 +193,50 @@ def _value_matches(out: str, indicators: bool) -> list[str]:
     return parts
 
 
+_COLS = "type, value, family, ref, range_start, range_end, matched, match_kind, specificity"
+
+
 def run_lookup(engine: DuckDBEngine, observables: str, out: str = "_lk") -> str:
     """Match relation ``observables`` (type, value, ip_bin); returns the name of ``<out>_matches``.
 
     The reference tables must exist (:func:`cairn.intel.ownership.ensure_tables`);
-    the IP index is (re)built here when stale.
+    the IP index is (re)built here when stale. Range matches come with their
+    most-specific flag from the index (``_cairn_ipx_hit``); only the other matches
+    (exact addresses, Tor, names, URLs, hashes: usually few) are ranked here, and a
+    range match stays most specific unless such a match of its family is more specific.
     """
     ensure_index(engine)
     indicators = has_indicators(engine)
     prepare_observables(engine, observables, out)
-    ips = f"(SELECT ip_bin FROM {out}_obs WHERE ip_bin IS NOT NULL)"
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_ipm AS {match_sql(ips, prefix=INDEX_PREFIX, distinct=True)}")
+    m = f"{out}_matches"
+    split_probes(engine, f"{out}_obs", "type, value", out)
+    engine.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {m} AS
+        SELECT p.type, p.value, {", ".join("h." + c for c in _COLS.split(", ")[2:])}, h.most_specific
+        FROM ({segments_sql(out, "type, value", prefix=INDEX_PREFIX)}) p
+        JOIN {INDEX_PREFIX}_hit h ON h.seg_id = p.seg_id"""
+    )
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_sfx AS {suffixes_sql(out + '_obs', 'domain')}")
     union = "\nUNION ALL\n".join(_ip_matches(out, indicators) + _value_matches(out, indicators))
-    engine.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {out}_matches AS
-        SELECT *, specificity = max(specificity) OVER (PARTITION BY type, value, family) AS most_specific
-        FROM (
-            SELECT * FROM ({union}) AS u(type, value, family, ref, range_start, range_end, matched, match_kind,
-                                       specificity)
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_oth AS SELECT * FROM ({union}) AS u({_COLS})")
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_om AS SELECT type, value, family, max(specificity) AS mx "
+                   f"FROM {out}_oth GROUP BY ALL")
+    if engine.scalar(f"SELECT count(*) FROM {out}_om"):
+        # Ranked together with the range matches of the same observable and family.
+        engine.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {out}_rm AS SELECT type, value, family, max(specificity) AS mx
+            FROM {m} SEMI JOIN {out}_om USING (type, value, family) GROUP BY ALL"""
         )
-        """
-    )
-    for t in ("_ipm", "_sfx"):
+        engine.execute(
+            f"""UPDATE {m} SET most_specific = false FROM {out}_om o
+            WHERE {m}.most_specific AND {m}.type = o.type AND {m}.value = o.value AND {m}.family = o.family
+              AND {m}.specificity < o.mx"""
+        )
+        engine.execute(
+            f"""INSERT INTO {m} SELECT x.*, x.specificity >= greatest(o.mx, coalesce(r.mx, o.mx))
+            FROM {out}_oth x JOIN {out}_om o USING (type, value, family)
+            LEFT JOIN {out}_rm r USING (type, value, family)"""
+        )
+    for t in ("_sfx", "_oth", "_om", "_rm", "_p4", "_p6"):
         engine.execute(f"DROP TABLE IF EXISTS {out}{t}")
     return f"{out}_matches"

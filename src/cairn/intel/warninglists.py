@@ -163,7 +163,7 @@ def load(settings: WarninglistSettings, path: Path | None = None) -> tuple[pa.Ta
         data = json.loads(files[list_id].read_text(encoding="utf-8"))
         list_type = data.get("type", "string")
         rows = [_entry(list_id, list_type, v) for v in data.get("list", [])]
-        good = [r for r in rows if r is not None]
+        good = list(dict.fromkeys(r for r in rows if r is not None))  # one row per normalised entry
         entries += good
         attrs = data.get("matching_attributes") or []
         effect = "demote" if list_id in DEMOTE_LISTS else "context"

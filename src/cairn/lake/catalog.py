@@ -59,6 +59,15 @@ def all_specs() -> dict[str, TableSpec]:
     from cairn.context.tables import CONTEXT_TABLES
 
     specs.update(CONTEXT_TABLES)
+    from cairn.enrich.tables import ENRICH_TABLES
+
+    specs.update(ENRICH_TABLES)
+    from cairn.detect.alerts import ALERTS
+
+    specs[ALERTS.name] = ALERTS
+    from cairn.actions.outbox import OUTBOX
+
+    specs[OUTBOX.name] = OUTBOX
     return specs
 
 

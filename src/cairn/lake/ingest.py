@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from cairn.errors import EngineError, InputError, StrictModeError
 from cairn.lake.addresses import ip_map
 from cairn.lake.catalog import Catalog
 from cairn.lake.schema import OBSERVABLES, QUARANTINE, TableSpec
+from cairn.lake.timing import StepTimer
 from cairn.sources import get_source
 from cairn.sources import s3 as s3io
 from cairn.sources.base import Sniff, Source
@@ -154,6 +155,9 @@ class _Batch:
 class Ingestor:
     """Loads inputs into a workspace's lake."""
 
+    KNOWN_KEYS = "_cairn_keys"
+    """Table of committed keys a new record is deduplicated against."""
+
     def __init__(
         self,
         workspace: Workspace,
@@ -171,6 +175,8 @@ class Ingestor:
         self.strict = cfg.strict if strict is None else strict
         self.progress = progress or (lambda what, n: None)
         self._s3: Any = None
+        self.timer = StepTimer()
+        """Step timings, reported when ``CAIRN_PROFILE`` is set (:mod:`cairn.lake.timing`)."""
 
     # -- planning -----------------------------------------------------------------
 
@@ -239,6 +245,7 @@ class Ingestor:
             finally:
                 _rmtree(run_dir)
                 self.engine.execute("DROP TABLE IF EXISTS _run_keys")
+        self.timer.report(run=run_id, records=summary.records_read)
         return summary
 
     def _run(self, targets: Sequence[str], run_dir: Path, summary: RunSummary) -> None:
@@ -261,7 +268,8 @@ class Ingestor:
                 continue
             summary.files += 1
             summary.bytes_read += item.size
-            planned = self._plan(item, summary)
+            with self.timer.step("plan"):
+                planned = self._plan(item, summary)
             self.progress("file", item.size)
             if planned is None:
                 continue
@@ -283,14 +291,15 @@ class Ingestor:
         self._batch_no += 1
         batch = _Batch(self.engine, self.ws.config, source)
         files = [p.file for p in planned]
-        if source.framing == "custom":
-            assert source.frame is not None
-            source.frame(batch, files)
-        elif planned[0].lines:
-            for f in files:
-                self._frame_lines(batch, f)
-        else:
-            self._frame_documents(batch, files, planned[0].compressed, planned[0].multi)
+        with self.timer.step("frame+records"):
+            if source.framing == "custom":
+                assert source.frame is not None
+                source.frame(batch, files)
+            elif planned[0].lines:
+                for f in files:
+                    self._frame_lines(batch, f)
+            else:
+                self._frame_documents(batch, files, planned[0].compressed, planned[0].multi)
         self._process(batch, source, run_dir, summary)
 
     @staticmethod
@@ -404,7 +413,22 @@ class Ingestor:
         e = self.engine
         # Items framed in Python (lines, salvage, custom framers); engine-read documents
         # are already in _records_all.
-        e.execute(f"INSERT INTO _records_all SELECT * FROM ({source.records_sql})")
+        with self.timer.step("records (python items)"):
+            e.execute(f"INSERT INTO _records_all SELECT * FROM ({source.records_sql})")
+        with self.timer.step("record rejects"):
+            self._record_rejects(batch, source, summary)
+        for spec in source.tables:
+            n = e.scalar(
+                "SELECT count(*) FROM _records_all WHERE route = ? AND error IS NULL", [spec.name]
+            )
+            if n:
+                self._load_table(batch, source, spec, run_dir, summary)
+        e.execute("DROP TABLE IF EXISTS _records_all")
+        e.execute("DROP TABLE IF EXISTS _items")
+
+    def _record_rejects(self, batch: _Batch, source: Source, summary: RunSummary) -> None:
+        """Quarantine the batch's framing rejects and the records the records SQL refused."""
+        e = self.engine
         self._add_quarantine(summary, source.name, batch.rejected)
         self._items_for_rejects(batch)
         bad = e.rows(
@@ -420,52 +444,83 @@ class Ingestor:
                 for o, loc, err, raw, _ in bad
             ], [item for *_, item in bad]),
         )
-        for spec in source.tables:
-            n = e.scalar(
-                "SELECT count(*) FROM _records_all WHERE route = ? AND error IS NULL", [spec.name]
-            )
-            if n:
-                self._load_table(batch, source, spec, run_dir, summary)
-        e.execute("DROP TABLE IF EXISTS _records_all")
-        e.execute("DROP TABLE IF EXISTS _items")
 
     def _load_table(
         self, batch: _Batch, source: Source, spec: TableSpec, run_dir: Path, summary: RunSummary
     ) -> None:
         """Type the records of one table, quarantine rejects, dedup, and write the new rows.
 
-        Only ``_typed`` is materialised: dedup works on a small ``_keep`` table of
-        row ids, and the rows to write are a view joining the two (plus the
-        address classification), read once for the table and once for observables.
+        A first pass keeps only what accounting needs (``_tk``: key hash, reject
+        reason, origin, locator, address texts, partition value; a few bytes per
+        row). In the common case (no rejects to drop twice, every key new and
+        unique) the rows to write are a view over the typed SQL (``_new``) that
+        the Parquet writer streams from, with no copy of the batch; otherwise the
+        typed rows are materialised and deduplicated (first occurrence by origin
+        and locator wins), as exact as before.
         """
         e = self.engine
+        t = self.timer
         counts = summary.tables.setdefault(spec.name, TableCounts())
-        typed = source.typed_sql[spec.name]
-        e.execute(
-            "CREATE OR REPLACE TEMP TABLE _typed AS SELECT *, "
-            f"md5_number(? || {spec.key_column}) AS _k FROM ("
-            "WITH _records AS (SELECT * EXCLUDE (route, error) FROM _records_all "
-            f"WHERE route = ? AND error IS NULL) SELECT * FROM ({typed}))",
-            [spec.name + "\x1f", spec.name],
+        assert spec.name.isidentifier()  # a literal below (views cannot hold parameters)
+        typed_rows = (
+            f"WITH _records AS (SELECT * EXCLUDE (route, error) FROM _records_all "
+            f"WHERE route = '{spec.name}' AND error IS NULL) SELECT * FROM ({source.typed_sql[spec.name]})"
         )
-        total = e.scalar("SELECT count(*) FROM _typed")
-        rejects = e.rows("SELECT origin, locator, _reject, raw FROM _typed WHERE _reject IS NOT NULL")
+        ip_cols = source.ip_columns.get(spec.name, ())
+        part = spec.partition_column
+        extra = "".join(f", {c}" for c in dict.fromkeys([ipc.text_column for ipc in ip_cols] + ([part] if part else [])))
+        with t.step("typed (keys)"):
+            e.execute(
+                f"CREATE OR REPLACE TEMP TABLE _tk AS SELECT md5_number(? || {spec.key_column}) AS _k, "
+                f"_reject, origin, locator{extra} FROM ({typed_rows})",
+                [spec.name + "\x1f"],
+            )
+        total, n_rejects, n_keys = e.rows(
+            "SELECT count(*), count(_reject), count(DISTINCT _k) FILTER (WHERE _reject IS NULL) FROM _tk"
+        )[0]
+        rejects = (
+            e.rows(f"SELECT origin, locator, _reject, raw FROM ({typed_rows}) WHERE _reject IS NOT NULL")
+            if n_rejects
+            else []
+        )
         self._add_quarantine(
             summary,
             source.name,
             self._original_bytes(batch, [Rejected(o, loc, why, raw.encode()) for o, loc, why, raw in rejects]),
             table=spec.name,
         )
-        # First occurrence of each key in the batch, unless an earlier run or batch has it.
-        e.execute(
-            "CREATE OR REPLACE TEMP TABLE _keep AS SELECT _k, arg_min(rowid, (origin, locator)) AS rid "
-            "FROM _typed t WHERE _reject IS NULL GROUP BY _k HAVING NOT EXISTS ("
-            "  SELECT 1 FROM _cairn_keys k WHERE k.table_name = ? AND k.key_hash = t._k) "
-            "AND NOT EXISTS (SELECT 1 FROM _run_keys k WHERE k.table_name = ? AND k.key_hash = t._k)",
-            [spec.name, spec.name],
-        )
-        new = e.scalar("SELECT count(*) FROM _keep")
         valid = total - len(rejects)
+        with t.step("dedup"):
+            seen = e.scalar(
+                "SELECT count(*) FROM _tk t WHERE _reject IS NULL AND ("
+                f"EXISTS (SELECT 1 FROM {self.KNOWN_KEYS} k WHERE k.table_name = ? AND k.key_hash = t._k) "
+                "OR EXISTS (SELECT 1 FROM _run_keys k WHERE k.table_name = ? AND k.key_hash = t._k))",
+                [spec.name, spec.name],
+            ) if n_keys == valid else None
+            streamed = n_keys == valid and seen == 0
+            if streamed:
+                rows, keep = f"({typed_rows}) t", "WHERE t._reject IS NULL"
+                new = valid
+                e.execute("INSERT INTO _run_keys SELECT ?, _k FROM _tk WHERE _reject IS NULL", [spec.name])
+            else:
+                # Repeated or known keys: materialise the typed rows and keep, per key, the first
+                # occurrence by (origin, locator) unless an earlier run or batch has the key.
+                e.execute(
+                    "CREATE OR REPLACE TEMP TABLE _typed AS SELECT *, "
+                    f"md5_number(? || {spec.key_column}) AS _k FROM ({typed_rows})",
+                    [spec.name + "\x1f"],
+                )
+                e.execute(
+                    "CREATE OR REPLACE TEMP TABLE _keep AS SELECT _k, arg_min(rowid, (origin, locator)) AS rid "
+                    "FROM _typed t WHERE _reject IS NULL GROUP BY _k HAVING NOT EXISTS ("
+                    f"  SELECT 1 FROM {self.KNOWN_KEYS} k WHERE k.table_name = ? AND k.key_hash = t._k) "
+                    "AND NOT EXISTS (SELECT 1 FROM _run_keys k WHERE k.table_name = ? AND k.key_hash = t._k)",
+                    [spec.name, spec.name],
+                )
+                rows, keep = "_typed t JOIN _keep k ON t.rowid = k.rid", ""
+                new = e.scalar("SELECT count(*) FROM _keep")
+                if new:
+                    e.execute("INSERT INTO _run_keys SELECT ?, _k FROM _keep", [spec.name])
         counts.read += total
         counts.loaded += new
         counts.duplicates += valid - new
@@ -473,20 +528,28 @@ class Ingestor:
         summary.loaded += new
         summary.duplicates += valid - new
         if new:
-            e.execute("INSERT INTO _run_keys SELECT ?, _k FROM _keep", [spec.name])
-            maps = self._new_rows_view(source, spec, summary.run_id)
+            with t.step("addresses"):
+                maps = self._new_rows_view(source, spec, summary.run_id, rows, keep)
             try:
-                self._write(spec, run_dir)
-                self._write_observables(source, spec, run_dir)
+                dates = (
+                    [r[0] for r in e.rows(f"SELECT DISTINCT {part} FROM _tk WHERE _reject IS NULL LIMIT 2")]
+                    if streamed and part else []
+                )
+                self._single_partition = dates[0] if len(dates) == 1 and dates[0] is not None else None
+                with t.step("write table"):
+                    self._write(spec, run_dir)
+                with t.step("write observables"):
+                    self._write_observables(source, spec, run_dir)
             finally:
                 for name in maps:
                     e.unregister(name)
                 e.execute("DROP VIEW IF EXISTS _new")
-        for t in ("_typed", "_keep"):
-            e.execute(f"DROP TABLE IF EXISTS {t}")
+        for name in ("_tk", "_typed", "_keep"):
+            e.execute(f"DROP TABLE IF EXISTS {name}")
 
-    def _new_rows_view(self, source: Source, spec: TableSpec, run_id: str) -> list[str]:
-        """Create the view ``_new``: the rows to write, with address columns filled in.
+    def _new_rows_view(self, source: Source, spec: TableSpec, run_id: str, rows: str, where: str) -> list[str]:
+        """Create the view ``_new``: the rows to write (``rows`` aliased ``t``, filtered by
+        ``where``), with address columns filled in.
 
         Addresses are classified once per distinct value (few per batch) in Python
         (:func:`cairn.lake.addresses.ip_map`) and joined back.
@@ -495,12 +558,7 @@ class Ingestor:
         selects: dict[str, str] = {"ingest_run": "?"}
         joins, maps = [], []
         for i, ipc in enumerate(source.ip_columns.get(spec.name, ())):
-            values = [
-                r[0]
-                for r in e.rows(
-                    f"SELECT DISTINCT t.{ipc.text_column} FROM _typed t JOIN _keep k ON t.rowid = k.rid"
-                )
-            ]
+            values = [r[0] for r in e.rows(f"SELECT DISTINCT {ipc.text_column} FROM _tk WHERE _reject IS NULL")]
             e.register(f"_ipmap{i}", ip_map(values))
             maps.append(f"_ipmap{i}")
             joins.append(f"LEFT JOIN _ipmap{i} m{i} ON m{i}.value = t.{ipc.text_column}")
@@ -517,57 +575,53 @@ class Ingestor:
         # A view cannot hold parameters: the run id is a literal (cairn made it: digits, T, Z, hex).
         assert all(ch.isalnum() or ch == "-" for ch in run_id)
         cols = cols.replace("CAST(? AS", f"CAST('{run_id}' AS")
-        e.execute(
-            f"CREATE OR REPLACE TEMP VIEW _new AS SELECT {cols} FROM _typed t "
-            f"JOIN _keep k ON t.rowid = k.rid {' '.join(joins)}"
-        )
+        e.execute(f"CREATE OR REPLACE TEMP VIEW _new AS SELECT {cols} FROM {rows} {' '.join(joins)} {where}")
         return maps
 
     def _write(self, spec: TableSpec, run_dir: Path) -> None:
-        cols = ", ".join([*spec.file_columns(), spec.partition_column])
         order = ", ".join(spec.sort_columns)
         target = run_dir / "lake" / spec.name
+        options = f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
+        single = getattr(self, "_single_partition", None)
+        if type(single) is date:  # a DATE partition (a timestamp would be named differently)
+            # One partition (the usual batch): a plain write into its folder, without
+            # the buffering of a partitioned write. Same layout and file name pattern.
+            folder = target / f"{spec.partition_column}={single.isoformat()}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self.engine.execute(
+                f"COPY (SELECT {', '.join(spec.file_columns())} FROM _new ORDER BY {order}) "
+                f"TO '{_sql_path(folder / f'part-{self._batch_no:05d}-0.parquet')}' ({options})"
+            )
+            return
+        cols = ", ".join([*spec.file_columns(), spec.partition_column])
         target.mkdir(parents=True, exist_ok=True)
         self.engine.execute(
             f"COPY (SELECT {cols} FROM _new ORDER BY {order}) TO '{_sql_path(target)}' "
-            f"(FORMAT parquet, PARTITION_BY ({spec.partition_column}), "
-            f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', "
-            f"COMPRESSION {self.ws.config.ingest.compression}, OVERWRITE_OR_IGNORE true)"
+            f"({options}, PARTITION_BY ({spec.partition_column}), "
+            f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', OVERWRITE_OR_IGNORE true)"
         )
 
     def _write_observables(self, source: Source, spec: TableSpec, run_dir: Path) -> None:
-        """One pass over the new rows: every observable spec becomes a list of structs, unnested."""
-        specs = source.observables.get(spec.name, ())
-        if not specs:
+        """One pass over the new rows: every observable spec becomes a list of structs, unnested.
+
+        The rows are read back from the table files this batch just wrote (only the
+        columns observables use), which is cheaper than typing the records again.
+        """
+        written = sorted((run_dir / "lake" / spec.name).rglob(f"part-{self._batch_no:05d}-*.parquet"))
+        relation = "_new"
+        if written and spec.partition_column == "event_date" and not spec.extra_partitions:
+            files = ", ".join(f"'{_sql_path(p)}'" for p in written)
+            relation = (
+                f"read_parquet([{files}], hive_partitioning = true, "
+                f"hive_types = {{'{spec.partition_column}': DATE}})"
+            )
+        sql = observables_sql(source, spec, relation)
+        if sql is None:
             return
-        lists = []
-        for o in specs:
-            bin_expr = o.bin_expr or "CAST(NULL AS BLOB)"
-            if o.is_list and o.bin_expr:
-                # Values and their 16-byte forms are parallel lists.
-                lists.append(
-                    f"list_transform(range(1, coalesce(len({o.expr}), 0) + 1), lambda _i: "
-                    f"{{'field': '{o.field}', 'type': '{o.type}', "
-                    f"'value': CAST({o.expr}[_i] AS VARCHAR), 'ip_bin': CAST({o.bin_expr}[_i] AS BLOB)}})"
-                )
-            elif o.is_list:
-                lists.append(
-                    f"list_transform(coalesce(CAST({o.expr} AS VARCHAR[]), []), lambda _v: "
-                    f"{{'field': '{o.field}', 'type': '{o.type}', 'value': _v, 'ip_bin': CAST(NULL AS BLOB)}})"
-                )
-            else:
-                lists.append(
-                    f"[{{'field': '{o.field}', 'type': '{o.type}', "
-                    f"'value': CAST({o.expr} AS VARCHAR), 'ip_bin': {bin_expr}}}]"
-                )
         target = run_dir / "lake" / OBSERVABLES.name
         target.mkdir(parents=True, exist_ok=True)
         self.engine.execute(
-            f"COPY (SELECT event_uid, '{spec.name}' AS source, event_time, event_date, "
-            "o.field, o.type, o.value, o.ip_bin FROM ("
-            f"  SELECT event_uid, event_time, event_date, unnest(list_concat({', '.join(lists)})) AS o "
-            "  FROM _new) "
-            "WHERE o.value IS NOT NULL AND o.value <> '') "
+            f"COPY ({sql}) "
             f"TO '{_sql_path(target)}' (FORMAT parquet, PARTITION_BY (source, event_date), "
             f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', "
             f"COMPRESSION {self.ws.config.ingest.compression}, OVERWRITE_OR_IGNORE true)"
@@ -642,7 +696,8 @@ class Ingestor:
     # -- commit -------------------------------------------------------------------
 
     def _finish(self, run_dir: Path, summary: RunSummary, started: float) -> None:
-        self._write_quarantine(run_dir, summary)
+        with self.timer.step("quarantine"):
+            self._write_quarantine(run_dir, summary)
         if self.strict and summary.quarantined:
             first = [
                 f"{r.origin}:{r.locator}: {r.reason}" for _, r in self._quarantine[:5]  # type: ignore[misc]
@@ -658,7 +713,7 @@ class Ingestor:
             )
         staged_root = run_dir / "lake"
         touched: set[str] = set()
-        with self.engine.transaction():
+        with self.timer.step("commit"), self.engine.transaction():
             self._commit(staged_root, summary, touched, started)
 
     def _commit(self, staged_root: Path, summary: RunSummary, touched: set[str], started: float) -> None:
@@ -713,6 +768,48 @@ class Ingestor:
         return out
 
 
+def observables_sql(source: Source, spec: TableSpec, relation: str = "_new") -> str | None:
+    """SELECT the observables rows (the lake ``observables`` columns) of the rows of ``relation``
+    (shaped like ``spec``); None when the table exposes no observables.
+
+    Scalar observables are one ``unnest`` of parallel plain lists per row (field names,
+    types, values, 16-byte forms): much cheaper than lists of structs. Each list-valued
+    observable adds one ``UNION ALL`` branch unnesting its values (and their 16-byte forms).
+    """
+    specs = source.observables.get(spec.name, ())
+    if not specs:
+        return None
+
+    def lit(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    head = f"SELECT event_uid, {lit(spec.name)} AS source, event_time, event_date, "
+    keep = "WHERE value IS NOT NULL AND value <> ''"
+    branches = []
+    scalars = [o for o in specs if not o.is_list]
+    if scalars:
+        fields = ", ".join(lit(o.field) for o in scalars)
+        types = ", ".join(lit(o.type) for o in scalars)
+        values = ", ".join(f"CAST({o.expr} AS VARCHAR)" for o in scalars)
+        bins = ", ".join(f"CAST({o.bin_expr or 'NULL'} AS BLOB)" for o in scalars)
+        branches.append(
+            f"{head}field, type, value, ip_bin FROM (SELECT event_uid, event_time, event_date, "
+            f"unnest([{fields}]) AS field, unnest([{types}]) AS type, unnest([{values}]) AS value, "
+            f"unnest([{bins}]) AS ip_bin FROM {relation}) {keep}"
+        )
+    for o in specs:
+        if not o.is_list:
+            continue
+        # Values and their 16-byte forms are parallel lists (unnests in one SELECT are zipped).
+        bin_list = f"unnest(CAST({o.bin_expr} AS BLOB[]))" if o.bin_expr else "CAST(NULL AS BLOB)"
+        branches.append(
+            f"{head}{lit(o.field)} AS field, {lit(o.type)} AS type, value, ip_bin FROM ("
+            f"SELECT event_uid, event_time, event_date, unnest(CAST({o.expr} AS VARCHAR[])) AS value, "
+            f"{bin_list} AS ip_bin FROM {relation}) {keep}"
+        )
+    return " UNION ALL ".join(branches)
+
+
 def _complete_json(data: bytes) -> bool:
     try:
         json.loads(data.decode("utf-8"))
@@ -765,4 +862,4 @@ def _digest_sniff(origin: str, s: Sniff) -> str | None:
     return _skip(origin, s)
 
 
-__all__ = ["ITEMS_SCHEMA", "Ingestor", "RunSummary", "TableCounts"]
+__all__ = ["ITEMS_SCHEMA", "Ingestor", "RunSummary", "TableCounts", "observables_sql"]

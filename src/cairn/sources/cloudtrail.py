@@ -137,7 +137,7 @@ _VERB = "regexp_extract(regexp_replace(j.eventName, '^Batch', ''), '^[A-Z][a-z]*
 RECORDS_SQL = """
 WITH i AS (
     SELECT origin, locator, item,
-        CASE WHEN regexp_matches(item, '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z [{[]')
+        CASE WHEN left(item, 1) BETWEEN '0' AND '9' AND regexp_matches(item, '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z [{[]')
              THEN substr(item, strpos(item, ' ') + 1) ELSE item END AS body
     FROM _items
 ), e AS (
@@ -168,7 +168,7 @@ SELECT origin, locator,
          THEN 'cloudtrail_insights' ELSE 'cloudtrail' END AS route,
     CASE WHEN wrap IS NULL THEN 'invalid JSON'
          WHEN NOT ok THEN 'CloudTrailEvent is not valid JSON'
-         WHEN NOT starts_with(ltrim(raw), '{') THEN 'record is not a JSON object (found '
+         WHEN NOT (starts_with(raw, '{') OR starts_with(ltrim(raw), '{')) THEN 'record is not a JSON object (found '
               || CASE WHEN json_type(raw) IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'HUGEINT') THEN 'a number'
                       WHEN json_type(raw) = 'VARCHAR' THEN 'a string'
                       WHEN json_type(raw) = 'BOOLEAN' THEN 'a boolean'

@@ -66,11 +66,13 @@ def _window(since: Any, until: Any) -> tuple[str, list[Any]]:
 
 
 def table_sql(rules: RuleSet, table: str, rules_relation: str,
-              since: datetime | str | None = None, until: datetime | str | None = None) -> tuple[str, list[Any]]:
+              since: datetime | str | None = None, until: datetime | str | None = None,
+              relation: str | None = None) -> tuple[str, list[Any]]:
     """The single statement that runs the converted rules of ``table``, with its parameters.
 
     ``rules_relation`` names a relation of :func:`_rules_arrow`'s shape for the detections of
-    ``table`` in order (``detections(rules, table)``)."""
+    ``table`` in order (``detections(rules, table)``); ``relation`` is read instead of the table
+    itself when given (a view with the table's columns, e.g. only its new files)."""
     profile: Profile = PROFILES[table]
     dets = detections(rules, table)
     corrs = [e for e in rules.for_table(table) if e.kind == "correlation" and e.correlation]
@@ -86,7 +88,7 @@ def table_sql(rules: RuleSet, table: str, rules_relation: str,
     where, params = _window(since, until)
     hits = f"""
     SELECT event_uid, event_time, {common}, {entities} AS entities{key_cols}, unnest(_hits) AS rule_idx
-    FROM (SELECT *, [x for x in [{cases}] if x IS NOT NULL] AS _hits FROM {_ident(table)}{where})
+    FROM (SELECT *, [x for x in [{cases}] if x IS NOT NULL] AS _hits FROM {_ident(relation or table)}{where})
     WHERE len(_hits) > 0"""
     parts = [f"""
     SELECT r.rule_id, r.rule_title, r.rule_level, r.rule_author, r.rule_tags, r.rule_kind, {sql_str(table)} AS table_name,
@@ -120,11 +122,13 @@ def detections(rules: RuleSet, table: str) -> list[RuleEntry]:
 
 
 def run_rules(engine: DuckDBEngine, rules: RuleSet, *, tables: list[str] | None = None,
-              since: datetime | str | None = None, until: datetime | str | None = None) -> pa.Table:
+              since: datetime | str | None = None, until: datetime | str | None = None,
+              relations: dict[str, str] | None = None) -> pa.Table:
     """Matches of the converted rules of ``rules`` on the lake (:data:`MATCH_SCHEMA`).
 
     One statement per table that has rules (``tables`` restricts them); ``since``/``until``
-    bound ``event_time`` (``since`` inclusive, ``until`` exclusive)."""
+    bound ``event_time`` (``since`` inclusive, ``until`` exclusive); ``relations`` maps a table
+    to the relation read in its place (``cairn detect`` passes views over new files only)."""
     out = [MATCH_SCHEMA.empty_table()]
     for table in rules.tables():
         if tables is not None and table not in tables:
@@ -135,7 +139,7 @@ def run_rules(engine: DuckDBEngine, rules: RuleSet, *, tables: list[str] | None 
         name = f"_cairn_sigma_rules_{uuid.uuid4().hex[:12]}"
         engine.register(name, _rules_arrow(dets))
         try:
-            sql, params = table_sql(rules, table, name, since, until)
+            sql, params = table_sql(rules, table, name, since, until, (relations or {}).get(table))
             got = engine.arrow(sql, params or None)
         finally:
             engine.unregister(name)

@@ -1,0 +1,251 @@
+"""``[actions]`` settings: one ``[actions.NAME]`` table per action (kept by ``cairn.config`` in
+``Config.extra``; documented in docs/actions.md and docs/config.md).
+
+Scalar keys directly under ``[actions]`` are defaults for every action (retry policy, timeout).
+Option values may hold ``${ENV}`` references; they are resolved only when a delivery runs
+(:func:`resolve`) and every resolved value is treated as a secret (:class:`Scrubber`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.config import Config
+from cairn.errors import ConfigError
+
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+COMMON_KEYS = frozenset({"type", "enabled", "rules", "exclude_rules", "min_severity", "severities",
+                         "max_attempts", "backoff", "max_backoff", "timeout"})
+RETRY_DEFAULTS: dict[str, Any] = {"max_attempts": 12, "backoff": "30s", "max_backoff": "6h", "timeout": "10s"}
+SECRET_KEY_HINTS = ("secret", "password", "token", "webhook_url", "api_key", "auth")
+
+
+def duration(value: Any, *, what: str) -> float:
+    """Seconds of ``value``: a number (seconds) or text like ``500ms``, ``30s``, ``10m``, ``6h``, ``1d``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what}: expected a duration such as '30s', got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ConfigError(f"{what}: a duration cannot be negative")
+        return float(value)
+    m = _DURATION.match(value) if isinstance(value, str) else None
+    if not m:
+        raise ConfigError(f"{what}: expected a duration such as '30s' or '6h', got {value!r}")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+@dataclass(frozen=True)
+class Match:
+    """Which alerts an action takes: rule id globs, excluded globs, a severity floor or list."""
+
+    rules: tuple[str, ...] = ("*",)
+    exclude_rules: tuple[str, ...] = ()
+    min_severity: str = "informational"
+    severities: tuple[str, ...] = ()
+
+    def accepts(self, alert: Mapping[str, Any]) -> bool:
+        """Whether ``alert`` (an ``Alert.to_dict()``) matches."""
+        rule = str(alert.get("rule_id") or "")
+        sev = str(alert.get("severity") or "informational").lower()
+        if not any(fnmatch.fnmatchcase(rule, p) for p in self.rules):
+            return False
+        if any(fnmatch.fnmatchcase(rule, p) for p in self.exclude_rules):
+            return False
+        if self.severities:
+            return sev in self.severities
+        rank = SEVERITIES.index(sev) if sev in SEVERITIES else 0
+        return rank >= SEVERITIES.index(self.min_severity)
+
+    def describe(self) -> str:
+        """A short human description."""
+        parts = []
+        if self.rules != ("*",):
+            parts.append("rules " + ",".join(self.rules))
+        if self.exclude_rules:
+            parts.append("not " + ",".join(self.exclude_rules))
+        parts.append("severity " + ("|".join(self.severities) if self.severities else f">= {self.min_severity}"))
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ActionConfig:
+    """One ``[actions.NAME]``."""
+
+    name: str
+    type: str
+    match: Match = field(default_factory=Match)
+    options: dict[str, Any] = field(default_factory=dict)
+    """Destination options as written (``${ENV}`` unresolved)."""
+    enabled: bool = True
+    max_attempts: int = 12
+    backoff: float = 30.0
+    max_backoff: float = 6 * 3600.0
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class ActionsSettings:
+    """All configured actions, by name."""
+
+    actions: dict[str, ActionConfig] = field(default_factory=dict)
+
+    def enabled(self) -> list[ActionConfig]:
+        """The enabled actions, by name."""
+        return [a for _, a in sorted(self.actions.items()) if a.enabled]
+
+    def get(self, name: str) -> ActionConfig:
+        """One action by name (ConfigError naming the configured ones otherwise)."""
+        if name not in self.actions:
+            known = ", ".join(sorted(self.actions)) or "none configured"
+            raise ConfigError(f"no action named {name!r} in [actions] ({known})")
+        return self.actions[name]
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{what} must be a string or a list of strings, got {value!r}")
+
+
+def _severity(value: Any, what: str) -> str:
+    if not isinstance(value, str) or value.lower() not in SEVERITIES:
+        raise ConfigError(f"{what} must be one of {', '.join(SEVERITIES)}, got {value!r}")
+    return value.lower()
+
+
+def parse_action(name: str, values: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> ActionConfig:
+    """Check and build one action from its TOML table (``defaults``: the ``[actions]`` scalars)."""
+    from cairn.actions.destinations import DESTINATIONS
+
+    where = f"[actions.{name}]"
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    kind = values.get("type")
+    if kind not in DESTINATIONS:
+        raise ConfigError(f"{where} type must be one of {', '.join(sorted(DESTINATIONS))}, got {kind!r}")
+    dest = DESTINATIONS[kind]
+    allowed = COMMON_KEYS | set(dest.allowed_options())
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys for type {kind!r} are "
+                          f"{', '.join(sorted(allowed))}")
+    missing = sorted(k for k in dest.REQUIRED if k not in values)
+    if missing:
+        raise ConfigError(f"{where}: type {kind!r} needs {', '.join(missing)}")
+    merged = {**RETRY_DEFAULTS, **(defaults or {}), **values}
+    max_attempts = merged["max_attempts"]
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise ConfigError(f"{where} max_attempts must be a positive integer, got {max_attempts!r}")
+    enabled = values.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where} enabled must be true or false")
+    match = Match(
+        rules=_strings(values.get("rules", ["*"]), f"{where} rules"),
+        exclude_rules=_strings(values.get("exclude_rules", []), f"{where} exclude_rules"),
+        min_severity=_severity(values.get("min_severity", "informational"), f"{where} min_severity"),
+        severities=tuple(_severity(s, f"{where} severities")
+                         for s in _strings(values.get("severities", []), f"{where} severities")),
+    )
+    options = {k: v for k, v in values.items() if k not in COMMON_KEYS}
+    cfg = ActionConfig(
+        name=name, type=kind, match=match, options=options, enabled=enabled, max_attempts=max_attempts,
+        backoff=duration(merged["backoff"], what=f"{where} backoff"),
+        max_backoff=duration(merged["max_backoff"], what=f"{where} max_backoff"),
+        timeout=duration(merged["timeout"], what=f"{where} timeout"),
+    )
+    dest.check(cfg)
+    return cfg
+
+
+def actions_settings(cfg: Config | Mapping[str, Any] | None) -> ActionsSettings:
+    """Read ``[actions]`` from a :class:`Config` (or the ``[actions]`` mapping itself)."""
+    if cfg is None:
+        return ActionsSettings()
+    section = cfg.extra.get("actions", {}) if isinstance(cfg, Config) else cfg
+    if not isinstance(section, Mapping):
+        raise ConfigError("[actions] must be a table")
+    defaults = {k: v for k, v in section.items() if not isinstance(v, Mapping)}
+    bad = sorted(set(defaults) - set(RETRY_DEFAULTS))
+    if bad:
+        raise ConfigError(f"[actions]: unknown key(s) {', '.join(bad)}; actions go in [actions.NAME] tables, "
+                          f"defaults for all of them are {', '.join(sorted(RETRY_DEFAULTS))}")
+    actions = {name: parse_action(name, v, defaults) for name, v in section.items() if isinstance(v, Mapping)}
+    return ActionsSettings(actions=actions)
+
+
+# -- secrets ---------------------------------------------------------------------------------------------
+class Scrubber:
+    """Removes known secret values (and secret-looking URL parameters) from text."""
+
+    _PARAM = re.compile(r"(?i)\b((?:access_?)?token|secret|password|passwd|api_?key|key|sig|signature|"
+                        r"X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=([^&\s'\"]+)")
+    _USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)([^/\s:@]+):([^/\s@]+)@")
+
+    def __init__(self, secrets: set[str] | None = None) -> None:
+        self.secrets: set[str] = {s for s in (secrets or set()) if s}
+
+    def add(self, value: str) -> None:
+        """Treat ``value`` as a secret from now on."""
+        if value and len(value) >= 3:
+            self.secrets.add(value)
+
+    def __call__(self, text: Any) -> str:
+        out = str(text)
+        for s in sorted(self.secrets, key=len, reverse=True):
+            out = out.replace(s, "***")
+        out = self._PARAM.sub(lambda m: f"{m.group(1)}=***", out)
+        return self._USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", out)
+
+
+def resolve(value: Any, scrubber: Scrubber, *, what: str, env: Mapping[str, str] | None = None) -> Any:
+    """``value`` with ``${ENV}`` references replaced (recursively in lists and tables). Every resolved
+    value becomes a secret of ``scrubber``; a missing variable is a ConfigError naming it."""
+    env = os.environ if env is None else env
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            var = m.group(1)
+            if var not in env:
+                raise ConfigError(f"{what}: environment variable {var} is not set")
+            scrubber.add(env[var])
+            return env[var]
+
+        out = _ENV.sub(sub, value)
+        if out != value:
+            scrubber.add(out)
+        return out
+    if isinstance(value, list):
+        return [resolve(v, scrubber, what=what, env=env) for v in value]
+    if isinstance(value, dict):
+        return {k: resolve(v, scrubber, what=f"{what}.{k}", env=env) for k, v in value.items()}
+    return value
+
+
+def resolved_options(cfg: ActionConfig, scrubber: Scrubber) -> dict[str, Any]:
+    """The action's options with ``${ENV}`` resolved; values of secret-looking keys are secrets even
+    when written in clear (e.g. a Slack webhook URL)."""
+    out = {k: resolve(v, scrubber, what=f"[actions.{cfg.name}] {k}") for k, v in cfg.options.items()}
+    for k, v in out.items():
+        if isinstance(v, str) and any(h in k.lower() for h in SECRET_KEY_HINTS):
+            scrubber.add(v)
+    return out
+
+
+def redacted_options(cfg: ActionConfig) -> dict[str, Any]:
+    """Options for display: ``${ENV}`` references as written, secret-looking clear values hidden."""
+    out: dict[str, Any] = {}
+    for k, v in cfg.options.items():
+        if isinstance(v, str) and any(h in k.lower() for h in SECRET_KEY_HINTS) and not _ENV.fullmatch(v):
+            out[k] = "***"
+        else:
+            out[k] = v
+    return out

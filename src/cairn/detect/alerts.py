@@ -1,0 +1,247 @@
+"""The alert model and the ``alerts`` table.
+
+An alert is what a rule raises for one dedup key in one window. Storage (in the catalog database,
+so that updates and status changes are transactional):
+
+- ``_cairn_alerts``: one row per alert, exposed as the view ``alerts`` (columns :data:`ALERT_COLUMNS`);
+- ``_cairn_alert_events``: the hit ledger, one row per (rule, event) ever matched, with the alert it
+  belongs to. ``(rule_id, event_uid)`` is unique (``cairn detect`` inserts only pairs not there
+  yet; alert rows are replaced by id in one transaction): an event is counted by a rule at most once,
+  whatever is re-read, which is what makes ``cairn detect`` never alert twice.
+
+Python: :class:`Alert` (``to_dict()`` is what actions receive), :func:`list_alerts`,
+:func:`get_alert`, :func:`alert_events`, :func:`set_status`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from cairn.engines.duckdb_engine import DuckDBEngine
+from cairn.errors import ConfigError
+from cairn.lake.schema import Column, TableSpec
+
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+"""Alert severities; ``severity_id`` is the OCSF id (1 informational ... 5 critical)."""
+SEVERITY_ID = {s: i + 1 for i, s in enumerate(SEVERITIES)}
+
+ALERT_COLUMNS = (
+    Column("alert_id", "VARCHAR", "Stable hash of rule_id, dedup key and window"),
+    Column("rule_id", "VARCHAR", "Rule that raised it (Sigma id, native rule id, or cairn.intel_match)"),
+    Column("rule_title", "VARCHAR", "Title of the rule"),
+    Column("title", "VARCHAR", "The rule's title template rendered for the alert's first event"),
+    Column("severity", "VARCHAR", "informational, low, medium, high or critical"),
+    Column("severity_id", "INTEGER", "OCSF severity id 1-5"),
+    Column("first_seen", "TIMESTAMPTZ", "Time of the first matching event"),
+    Column("last_seen", "TIMESTAMPTZ", "Time of the last matching event"),
+    Column("event_count", "BIGINT", "Matching events counted into the alert"),
+    Column("event_uids", "VARCHAR[]", "event_uid of the matching events (the first 100 by time)"),
+    Column("source", "VARCHAR", "Lake table of the events"),
+    Column("identity", "VARCHAR", "Who acted (principal ARN for CloudTrail)"),
+    Column("resource", "VARCHAR", "What was acted on"),
+    Column("ips", "VARCHAR[]", "IP addresses involved"),
+    Column("account_id", "VARCHAR", "AWS account"),
+    Column("dedup_key", "VARCHAR", "Values of the rule's dedup fields, joined with '|'"),
+    Column("max_score_id", "INTEGER", "Highest intel verdict (OCSF 0-10) of the events' observables"),
+    Column("enrichment_summary", "VARCHAR", "JSON: verdicts, owners and context of the events' observables"),
+    Column("created_at", "TIMESTAMPTZ", "When the alert was raised"),
+    Column("updated_at", "TIMESTAMPTZ", "When it last changed"),
+    Column("status", "VARCHAR", "new, delivered, ... (set by actions)"),
+)
+
+ALERTS = TableSpec(
+    name="alerts",
+    doc="Alerts raised by `cairn detect` (Sigma, native and intel-match rules), one row per `alert_id`. "
+        "A view over the catalog table `_cairn_alerts` (alerts are updated in place: last_seen, event_count, "
+        "status); every matched event is in `_cairn_alert_events`. See docs/detection.md.",
+    columns=ALERT_COLUMNS,
+    key_column="",
+    time_column="first_seen",
+    view=lambda cat: alerts_view_sql(cat.engine),
+)
+
+_COLS_DDL = ",\n    ".join(f"{c.name} {c.type}" for c in ALERT_COLUMNS)
+ALERTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS _cairn_alerts (
+    {_COLS_DDL}
+);
+CREATE TABLE IF NOT EXISTS _cairn_alert_events (
+    rule_id VARCHAR NOT NULL,
+    event_uid VARCHAR NOT NULL,
+    source VARCHAR,
+    event_time TIMESTAMPTZ,
+    alert_id VARCHAR NOT NULL,
+    title VARCHAR,
+    identity VARCHAR,
+    resource VARCHAR,
+    ips VARCHAR[],
+    account_id VARCHAR,
+    dedup_key VARCHAR,
+    run_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS _cairn_detect_checkpoints (
+    rule_id VARCHAR NOT NULL,
+    table_name VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL
+)
+"""
+
+
+def ensure_alert_tables(engine: DuckDBEngine) -> None:
+    """Create the alert tables (idempotent)."""
+    for stmt in ALERTS_DDL.split(";"):
+        if stmt.strip():
+            engine.execute(stmt)
+
+
+def alerts_view_sql(engine: DuckDBEngine) -> str:
+    """Body of the ``alerts`` view (creates the storage tables first)."""
+    ensure_alert_tables(engine)
+    return f"SELECT {', '.join(c.name for c in ALERT_COLUMNS)} FROM _cairn_alerts"
+
+
+@dataclass
+class Alert:
+    """One alert (the fields of the ``alerts`` table)."""
+
+    alert_id: str
+    rule_id: str
+    rule_title: str
+    title: str
+    severity: str
+    severity_id: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    event_count: int
+    event_uids: list[str] = field(default_factory=list)
+    source: str | None = None
+    identity: str | None = None
+    resource: str | None = None
+    ips: list[str] = field(default_factory=list)
+    account_id: str | None = None
+    dedup_key: str | None = None
+    max_score_id: int | None = None
+    enrichment_summary: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    status: str = "new"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (times as ISO 8601 strings, lists as lists)."""
+        out = asdict(self)
+        for k, v in out.items():
+            if isinstance(v, datetime):
+                out[k] = v.isoformat()
+        return out
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Alert:
+        """Build from a mapping with the table's columns (ISO strings accepted for times)."""
+        names = {f.name for f in fields(cls)}
+        values = {k: row[k] for k in names if k in row}
+        for k in ("first_seen", "last_seen", "created_at", "updated_at"):
+            if isinstance(values.get(k), str):
+                values[k] = datetime.fromisoformat(values[k])
+        for k in ("event_uids", "ips"):
+            values[k] = list(values.get(k) or [])
+        values["event_count"] = int(values.get("event_count") or 0)
+        return cls(**values)
+
+    def enrichment(self) -> dict[str, Any]:
+        """``enrichment_summary`` parsed (empty when none)."""
+        return json.loads(self.enrichment_summary) if self.enrichment_summary else {}
+
+
+def _dicts(engine: DuckDBEngine, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    table = engine.arrow(sql, list(params) if params else None)
+    return table.to_pylist()
+
+
+def list_alerts(engine: DuckDBEngine, *, severity: Sequence[str] = (), rules: Sequence[str] = (),
+                since: str | datetime | None = None, status: Sequence[str] = (),
+                limit: int | None = None) -> list[Alert]:
+    """Alerts, newest ``last_seen`` first, filtered by exact ``severity`` names (see
+    :func:`severities_at_least` for a floor), rule ids and status; ``since`` bounds ``last_seen``."""
+    ensure_alert_tables(engine)
+    where, params = [], []
+    for col, values in (("severity", severity), ("rule_id", rules), ("status", status)):
+        if values:
+            bad = [v for v in values if col == "severity" and v not in SEVERITIES]
+            if bad:
+                raise ConfigError(f"unknown severity {bad[0]!r}; use one of {', '.join(SEVERITIES)}")
+            where.append(f"{col} IN ({', '.join('?' for _ in values)})")
+            params += list(values)
+    if since is not None:
+        where.append("last_seen >= CAST(? AS TIMESTAMPTZ)")
+        params.append(since)
+    sql = "SELECT * FROM _cairn_alerts" + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY last_seen DESC, alert_id"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return [Alert.from_row(r) for r in _dicts(engine, sql, params)]
+
+
+def severities_at_least(name: str) -> list[str]:
+    """Severity names at or above ``name``."""
+    if name not in SEVERITIES:
+        raise ConfigError(f"unknown severity {name!r}; use one of {', '.join(SEVERITIES)}")
+    return list(SEVERITIES[SEVERITIES.index(name):])
+
+
+def get_alert(engine: DuckDBEngine, alert_id: str) -> Alert | None:
+    """One alert by id (a unique prefix of at least 6 characters works too)."""
+    ensure_alert_tables(engine)
+    rows = _dicts(engine, "SELECT * FROM _cairn_alerts WHERE alert_id = ?", [alert_id])
+    if not rows and len(alert_id) >= 6:
+        rows = _dicts(engine, "SELECT * FROM _cairn_alerts WHERE starts_with(alert_id, ?) LIMIT 2", [alert_id])
+        if len(rows) != 1:
+            return None
+    return Alert.from_row(rows[0]) if rows else None
+
+
+def alert_events(engine: DuckDBEngine, alert: Alert, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The alert's events from the ledger (first ``limit`` by time); ``details`` holds the key columns of
+    the event's lake row (event name, source, user agent, ... from the table's Sigma profile)."""
+    ensure_alert_tables(engine)
+    rows = _dicts(engine, "SELECT event_uid, source, event_time, title, identity, resource, ips, account_id "
+                          "FROM _cairn_alert_events WHERE alert_id = ? ORDER BY event_time, event_uid LIMIT ?",
+                  [alert.alert_id, limit])
+    details = _event_details(engine, alert.source, [r["event_uid"] for r in rows])
+    for r in rows:
+        r["details"] = details.get(r["event_uid"])
+    return rows
+
+
+def _event_details(engine: DuckDBEngine, source: str | None, uids: list[str]) -> dict[str, dict[str, Any]]:
+    from cairn.detect.sigma.profiles import PROFILES
+
+    profile = PROFILES.get(source or "")
+    if profile is None or not uids:
+        return {}
+    cols = ", ".join(f'"{c}"' for c in profile.entity_columns if c != "event_uid")
+    engine.register("_alert_uids", pa.table({"event_uid": pa.array(uids, pa.string())}))
+    try:
+        got = engine.arrow(f'SELECT event_uid, {cols} FROM "{profile.table}" '
+                           "WHERE event_uid IN (SELECT event_uid FROM _alert_uids)").to_pylist()
+    finally:
+        engine.unregister("_alert_uids")
+    return {r.pop("event_uid"): r for r in got}
+
+
+def set_status(engine: DuckDBEngine, alert_ids: Sequence[str], status: str) -> int:
+    """Set ``status`` (and ``updated_at``) of alerts; returns how many exist."""
+    ensure_alert_tables(engine)
+    if not alert_ids:
+        return 0
+    marks = ", ".join("?" for _ in alert_ids)
+    n = engine.scalar(f"SELECT count(*) FROM _cairn_alerts WHERE alert_id IN ({marks})", list(alert_ids))
+    engine.execute(f"UPDATE _cairn_alerts SET status = ?, updated_at = now() WHERE alert_id IN ({marks})",
+                   [status, *alert_ids])
+    return int(n or 0)

@@ -1,0 +1,37 @@
+"""The built-in intel-match rule: an observable whose verdict is at or above ``[detect] intel_min_score``
+raises an alert, unless the value is on a warninglist.
+
+It reads ``enriched_observables`` (the enrich stage's table: verdicts are time-aware, only indicators
+valid at the event time count). One alert per (observable value, identity) per suppression window.
+"""
+
+from __future__ import annotations
+
+INTEL_RULE_ID = "cairn.intel_match"
+INTEL_RULE_TITLE = "Observable with a malicious intel verdict"
+INTEL_TABLE = "enriched_observables"
+INTEL_SEVERITY = "high"
+
+
+def intel_hit_sql(relation: str) -> str:
+    """SELECT of the hit columns over ``relation`` (rows shaped like ``enriched_observables``).
+
+    Parameter ``?``: the minimum ``score_id``. Identity and account come from the same event's
+    ``arn`` / ``account`` observables (first by field path)."""
+    return f"""
+    SELECT '{INTEL_RULE_ID}' AS rule_id, source, event_uid, event_time,
+           concat('Intel: ', type, ' ', value, ' (', coalesce(score, 'score ' || score_id), ') in ', source,
+                  CASE WHEN identity IS NOT NULL THEN ' by ' || identity ELSE '' END) AS title,
+           identity, value AS resource,
+           CASE WHEN type = 'ip' THEN [value] ELSE CAST([] AS VARCHAR[]) END AS ips,
+           acct AS account_id, concat_ws('|', type, value, coalesce(identity, '')) AS dedup_key
+    FROM (
+        SELECT source, event_uid, event_time, type, value, score, score_id, warninglist_hit,
+               arg_min(CASE WHEN type = 'arn' THEN value END, CASE WHEN type = 'arn' THEN field END)
+                   OVER (PARTITION BY source, event_uid) AS identity,
+               coalesce(arg_min(CASE WHEN type = 'account' THEN value END,
+                                CASE WHEN type = 'account' THEN field END)
+                   OVER (PARTITION BY source, event_uid), account_id) AS acct
+        FROM {relation}
+    ) o
+    WHERE score_id >= ? AND NOT coalesce(warninglist_hit, false)"""

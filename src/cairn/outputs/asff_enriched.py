@@ -1,0 +1,244 @@
+"""Enriched findings as ASFF (AWS Security Finding Format) for Security Hub.
+
+Security Hub findings keep their original ASFF; GuardDuty findings become the ASFF finding Security Hub
+would import (product ``aws/guardduty``, ``TTPs/...`` types, resources). cairn adds:
+
+- ``ThreatIntelIndicators``: the finding's observables with a verdict of 7 (Suspicious) or worse and
+  an ASFF indicator type (``IPV4_ADDRESS``, ``IPV6_ADDRESS``, ``DOMAIN``, ``URL``, ``EMAIL_ADDRESS``,
+  ``HASH_MD5`` / ``SHA1`` / ``SHA256`` / ``SHA512``), worst first, after the finding's own ones, at most
+  :data:`MAX_INDICATORS` in all; ``Category`` from the matched indicator's threat type, ``Source`` the
+  feeds that listed it, ``LastObservedAt`` the finding's time;
+- ``UserDefinedFields``: ``cairn_enriched`` (a marker an EventBridge rule can filter on to ignore
+  cairn's own updates), ``cairn_max_score``, one ``cairn:<field>`` entry per enriched observable
+  (verdict, ownership, owners), merged with the finding's own fields and clamped to the limits
+  (:func:`cairn.outputs.asff.clamp_user_defined_fields`: 50 pairs, keys <= 128, values <= 1024);
+- ``Note``: a readable summary (:func:`cairn.outputs.asff.note`: <= 512 characters).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from cairn.engines.duckdb_engine import DuckDBEngine
+from cairn.outputs.asff import (
+    _CATEGORIES,  # threat type -> ThreatIntelIndicator Category, shared with alert findings
+    DESCRIPTION_MAX,
+    INDICATOR_SOURCE_MAX,
+    INDICATOR_VALUE_MAX,
+    REPORT_SCORE,
+    RESOURCES_MAX,
+    THREAT_INTEL_MAX,
+    TITLE_MAX,
+    clamp_text,
+    clamp_user_defined_fields,
+    indicator_type,
+    note,
+    timestamp,
+)
+
+MAX_INDICATORS = THREAT_INTEL_MAX
+# GuardDuty threat purpose -> ASFF type namespace/category (as Security Hub's GuardDuty integration does).
+_PURPOSES = {
+    "Backdoor": "TTPs/Command and Control", "Behavior": "Unusual Behaviors", "CryptoCurrency": "TTPs/Impact",
+    "Impact": "Effects", "Discovery": "TTPs/Discovery", "Recon": "TTPs/Discovery", "PenTest": "TTPs/Discovery",
+    "Trojan": "TTPs/Execution", "Execution": "TTPs/Execution", "UnauthorizedAccess": "TTPs/Initial Access",
+    "InitialAccess": "TTPs/Initial Access", "Exfiltration": "Effects/Data Exfiltration",
+    "Persistence": "TTPs/Persistence", "PrivilegeEscalation": "TTPs/Privilege Escalation",
+    "Stealth": "TTPs/Defense Evasion", "DefenseEvasion": "TTPs/Defense Evasion",
+    "CredentialAccess": "TTPs/Credential Access", "Policy": "Software and Configuration Checks",
+}
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text or "").split())
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else timestamp(value)
+
+
+def _category(matches: list[dict[str, Any]]) -> str | None:
+    for m in sorted(matches, key=lambda m: -(m.get("score_id") or 0)):
+        cat = _CATEGORIES.get((m.get("threat_type") or "").lower())
+        if cat:
+            return cat
+    return None
+
+
+def guardduty_to_asff(row: dict[str, Any]) -> dict[str, Any]:
+    """The ASFF finding Security Hub makes of a GuardDuty finding (lake row of ``guardduty_findings``)."""
+    partition = row.get("partition") or "aws"
+    region, account = row.get("region"), row.get("account_id")
+    gd_type = row.get("type") or "Unknown"
+    purpose = gd_type.split(":", 1)[0]
+    resources: list[dict[str, Any]] = []
+    if row.get("instance_id"):
+        resources.append({"Type": "AwsEc2Instance", "Partition": partition, "Region": region,
+                          "Id": f"arn:{partition}:ec2:{region}:{account}:instance/{row['instance_id']}"})
+    for b in row.get("bucket_names") or []:
+        resources.append({"Type": "AwsS3Bucket", "Partition": partition, "Region": region,
+                          "Id": f"arn:{partition}:s3:::{b}"})
+    if row.get("access_key_id"):
+        resources.append({"Type": "AwsIamAccessKey", "Partition": partition, "Region": region,
+                          "Id": f"AWS::IAM::AccessKey:{row['access_key_id']}"})
+    if not resources:
+        resources.append({"Type": "AwsAccount", "Partition": partition, "Region": region,
+                          "Id": f"AWS::::Account:{account}"})
+    severity = (row.get("severity_label") or "INFORMATIONAL").upper()
+    finding: dict[str, Any] = {
+        "SchemaVersion": "2018-10-08",
+        "Id": row.get("arn") or row.get("finding_id"),
+        "ProductArn": f"arn:{partition}:securityhub:{region}::product/aws/guardduty",
+        "GeneratorId": f"arn:{partition}:guardduty:{region}:{account}:detector/{row.get('detector_id')}"
+        if row.get("detector_id") else gd_type,
+        "AwsAccountId": account,
+        "Types": [f"{_PURPOSES.get(purpose, 'Unusual Behaviors')}/{gd_type.replace('/', '-')}"],
+        "CreatedAt": _iso(row.get("created_at")),
+        "UpdatedAt": _iso(row.get("updated_at")),
+        "FirstObservedAt": _iso(row.get("first_seen")),
+        "LastObservedAt": _iso(row.get("last_seen")),
+        "Severity": {"Label": severity, "Original": str(row.get("severity"))},
+        # one line: ASFF's non-empty-string pattern (.*\S.*) is safest without line breaks
+        "Title": clamp_text(_one_line(row.get("title")) or gd_type, TITLE_MAX, words=True),
+        "Description": clamp_text(_one_line(row.get("description")) or _one_line(row.get("title")) or gd_type,
+                                  DESCRIPTION_MAX, words=True),
+        "Resources": resources[:RESOURCES_MAX],
+        "ProductFields": {"aws/guardduty/service/count": str(row.get("count") or 1),
+                          "aws/guardduty/type": gd_type},
+        "RecordState": "ARCHIVED" if row.get("archived") else "ACTIVE",
+        "Region": region,
+    }
+    return {k: v for k, v in finding.items() if v is not None}
+
+
+def _owner(e: dict[str, Any]) -> str | None:
+    parts = []
+    if e.get("identity_person") or e.get("identity_team"):
+        parts.append("identity " + " / ".join(x for x in (e.get("identity_person"), e.get("identity_team")) if x))
+    if e.get("account_name") or e.get("account_owner"):
+        acc = e.get("account_name") or e.get("account_id")
+        parts.append(f"account {acc}" + (f" (owner {e['account_owner']})" if e.get("account_owner") else ""))
+    if e.get("asset_owner"):
+        parts.append(f"asset owner {e['asset_owner']}" + (f", {e['asset_criticality']}"
+                                                            if e.get("asset_criticality") else ""))
+    if e.get("network_zone"):
+        parts.append(f"zone {e['network_zone']}")
+    return "; ".join(parts) or None
+
+
+def _ownership(e: dict[str, Any]) -> str | None:
+    parts = []
+    if e.get("asn") is not None:
+        parts.append(f"AS{e['asn']} {e.get('as_org') or ''}".strip())
+    if e.get("country"):
+        parts.append(e["country"])
+    if e.get("cloud_provider"):
+        parts.append("/".join(x for x in (e["cloud_provider"], e.get("cloud_service"), e.get("cloud_region")) if x))
+    if e.get("is_tor"):
+        parts.append("Tor exit")
+    if e.get("special_range"):
+        parts.append(e["special_range"])
+    return ", ".join(parts) or None
+
+
+def _describe(e: dict[str, Any]) -> str:
+    bits = [f"{e.get('score_id') or 0} {e.get('score') or 'Unknown'}"]
+    if e.get("verdict_sources"):
+        bits.append("sources " + ", ".join(e["verdict_sources"]))
+    for extra in (_ownership(e), _owner(e)):
+        if extra:
+            bits.append(extra)
+    return "; ".join(bits)
+
+
+def enrich_finding(finding: dict[str, Any], enrichment: list[dict[str, Any]], matches: list[dict[str, Any]],
+                   observed_at: Any, *, updated_by: str = "cairn") -> dict[str, Any]:
+    """Add cairn's ThreatIntelIndicators, UserDefinedFields and Note to an ASFF finding (a copy)."""
+    f = dict(finding)
+    ranked = sorted(enrichment, key=lambda e: (-(e.get("score_id") or 0), e.get("field") or "", e.get("value") or ""))
+    indicators = [dict(i) for i in f.get("ThreatIntelIndicators") or []]
+    seen = {(i.get("Type"), str(i.get("Value", "")).lower()) for i in indicators}
+    for e in ranked:
+        if (e.get("score_id") or 0) < REPORT_SCORE or len(indicators) >= MAX_INDICATORS:
+            continue
+        itype = indicator_type(e.get("type") or "", e.get("value") or "")
+        key = (itype, (e.get("value") or "").lower())
+        if itype is None or key in seen:
+            continue
+        seen.add(key)
+        ms = [m for m in matches if m.get("field") == e.get("field") and m.get("value") == e.get("value")]
+        ind = {"Type": itype, "Value": clamp_text(e["value"], INDICATOR_VALUE_MAX),
+               "Source": clamp_text(", ".join(e.get("verdict_sources") or []) or "cairn", INDICATOR_SOURCE_MAX),
+               "LastObservedAt": _iso(observed_at)}
+        cat = _category(ms)
+        if cat:
+            ind["Category"] = cat
+        indicators.append({k: v for k, v in ind.items() if v is not None})
+    if indicators:
+        f["ThreatIntelIndicators"] = indicators[:MAX_INDICATORS]
+    flagged = [e for e in ranked if (e.get("score_id") or 0) >= REPORT_SCORE]
+    top = max((e.get("score_id") or 0 for e in enrichment), default=0)
+    top_label = next((e.get("score") for e in ranked if (e.get("score_id") or 0) == top), "Unknown")
+    udf: dict[str, str] = {"cairn_enriched": "true", "cairn_max_score": f"{top} {top_label}"}
+    if flagged:
+        udf["cairn_flagged"] = ", ".join(f"{e['value']} ({e.get('score_id')})" for e in flagged)
+    owners = sorted({o for e in ranked if (o := _owner(e))})
+    if owners:
+        udf["cairn_owners"] = " | ".join(owners)
+    for e in ranked:
+        desc = _describe(e)
+        if (e.get("score_id") or 0) > 0 or _owner(e) or _ownership(e):
+            udf.setdefault(f"cairn:{e.get('field')}:{e.get('value')}", desc)
+    f["UserDefinedFields"] = {**(f.get("UserDefinedFields") or {}),
+                              **clamp_user_defined_fields(udf, f.get("UserDefinedFields") or {})}
+    f["Note"] = note(_note_text(enrichment, flagged, owners, top, top_label), updated_by)
+    return f
+
+
+def _note_text(enrichment: list[dict[str, Any]], flagged: list[dict[str, Any]], owners: list[str], top: int,
+               top_label: str | None) -> str:
+    if not enrichment:
+        return "cairn: no observables to enrich in this finding."
+    head = f"cairn: {len(flagged)} of {len(enrichment)} observables flagged (worst: {top} {top_label})."
+    lines = [head]
+    for e in flagged[:3]:
+        why = (e.get("why") or "").split(";")[0]
+        lines.append(f"{e['value']} at {e.get('field')}: {e.get('score')}" + (f" - {why}" if why else "")
+                     + (f" [{_ownership(e)}]" if _ownership(e) else ""))
+    if owners:
+        lines.append("Owners: " + " | ".join(owners[:3]))
+    return " ".join(lines)
+
+
+def _normalise(finding: dict[str, Any]) -> dict[str, Any]:
+    """A recorded ASFF finding with its times in ASFF form (exports write ``2024-05-24 22:53:24.000000000``)."""
+    for key in ("CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt", "ProcessedAt"):
+        value = finding.get(key)
+        if isinstance(value, str) and value:
+            try:
+                finding[key] = timestamp(value[:26] if "." in value else value)
+            except ValueError:
+                pass  # left as recorded
+    return finding
+
+
+def iter_findings(engine: DuckDBEngine, table: str, relation: str, matches: str | None = None, *,
+                  updated_by: str = "cairn") -> Iterator[dict[str, Any]]:
+    """Enriched ASFF findings of an enriched finding relation (``guardduty_findings`` or
+    ``securityhub_findings`` shaped like ``<table>_enriched``)."""
+    if table not in ("guardduty_findings", "securityhub_findings"):
+        raise ValueError(f"{table} holds no findings")
+    m_join, m_col = "", "CAST([] AS STRUCT(field VARCHAR, value VARCHAR, threat_type VARCHAR, score_id INTEGER)[])"
+    if matches:
+        m_join = (f"LEFT JOIN (SELECT event_uid, list({{'field': field, 'value': value, 'threat_type': threat_type, "
+                  f"'score_id': score_id}}) AS ms FROM {matches} WHERE source = '{table}' GROUP BY event_uid) m "
+                  f"ON m.event_uid = t.event_uid")
+        m_col = "coalesce(m.ms, [])"
+    sql = (f"SELECT t.*, {m_col} AS _matches FROM {relation} t {m_join} ORDER BY t.event_time, t.event_uid")
+    for batch in engine.con.sql(sql).to_arrow_reader(1000):
+        for row in batch.to_pylist():
+            base = _normalise(json.loads(row["raw"])) if table == "securityhub_findings" else guardduty_to_asff(row)
+            yield enrich_finding(base, row.get("enrichment") or [], row.get("_matches") or [], row.get("event_time"),
+                                 updated_by=updated_by)

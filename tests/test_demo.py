@@ -1,0 +1,47 @@
+"""``cairn demo``: ingest -> bundled intel -> bundled context -> enrichment -> report, in text and JSON."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+
+def test_demo_json_report(cli: Any, tmp_path: Path) -> None:
+    started = time.monotonic()
+    r = cli("-w", tmp_path / "demo", "--json", "demo")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["ingest"]["loaded"] == 441 and d["ingest"]["balanced"]
+    assert {f["source"]: f["loaded"] > 1000 for f in d["intel"]} == {"maltrail": True, "ipsum": True}
+    assert {c["kind"] for c in d["context"]} == {"accounts", "networks", "identities", "assets"}
+    assert d["enrichment"]["mode"] == "full"
+    rep = d["report"]
+    assert rep["observables"] == 2981
+    # the one real feed hit in the samples: maltrail lists the queried domain (njrat) and its parent
+    bad = {x["value"]: x for x in rep["flagged"]}
+    assert set(bad) == {"webservicepag.webhop.net"}
+    hit = bad["webservicepag.webhop.net"]
+    assert hit["score_id"] >= 7 and hit["sources"] == ["maltrail"] and hit["tables"] == ["route53"]
+    assert "njrat-1" in hit["why"] and any("asset owner" in x for x in hit["involved"])
+    assert rep["intel_matches"] >= 2
+    # unusual: reserved / documentation addresses, never private ones
+    assert rep["unusual"] and all(u["why"] != "private" for u in rep["unusual"])
+    assert any(u["why"] == "reserved" for u in rep["unusual"])
+    # identities with their owners from the bundled inventory
+    top = rep["identities"][0]
+    assert top["identity"] == "arn:aws:iam::123456789123:user/pedro" and top["person"] == "Pedro Example"
+    assert len(rep["findings"]) == 10
+    assert time.monotonic() - started < 120  # ~10 s on a quiet machine; generous for a shared CI box
+
+
+def test_demo_text_report(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    r = cli("-w", tmp_path / "demo", "demo")
+    assert r.code == 0, r.err
+    for heading in ("malicious and suspicious observables", "unusual addresses", "most active identities",
+                    "findings", "webservicepag.webhop.net", "Probably Malicious", "Pedro Example"):
+        assert heading in r.out, heading
+    # --keep reuses the workspace: nothing new to ingest or enrich
+    r2 = cli("-w", tmp_path / "demo", "--json", "demo", "--keep")
+    assert r2.code == 0 and r2.json()["ingest"]["loaded"] == 0 and r2.json()["report"]["observables"] == 2981
