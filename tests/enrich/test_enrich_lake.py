@@ -160,7 +160,9 @@ def test_refresh_incremental_idempotent_and_equal_to_full(sample_lake: SampleLak
     assert first.mode == "full"
     again = refresh(lake.engine, lake.ws)
     assert again.mode == "up-to-date" and again.run_id is None
-    files = lake.engine.rows("SELECT path FROM _cairn_files WHERE table_name = 'enriched_observables' ORDER BY 1")
+    stored = "('enriched_values', 'enriched_verdicts', 'intel_matches', 'flagged_observables')"
+    files = lake.engine.rows(f"SELECT path FROM _cairn_files WHERE table_name IN {stored} ORDER BY 1")
+    assert "enriched_values" in {f[0].split("/")[0] for f in files}
     # new events: only their observables files are enriched
     extra = tmp_path / "extra.log"
     extra.write_text(
@@ -171,8 +173,11 @@ def test_refresh_incremental_idempotent_and_equal_to_full(sample_lake: SampleLak
     Ingestor(lake.ws, lake.engine).run([str(extra)])
     inc = refresh(lake.engine, lake.ws)
     assert inc.mode == "incremental" and inc.input_files >= 1 and inc.observables >= 4
-    assert files == lake.engine.rows("SELECT path FROM _cairn_files WHERE table_name = 'enriched_observables' "
-                                     "AND path IN (SELECT path FROM _cairn_files) ORDER BY 1")[: len(files)]
+    # the earlier files stay; the run adds files for what is new only
+    after = lake.engine.rows(f"SELECT path FROM _cairn_files WHERE table_name IN {stored} ORDER BY 1")
+    assert set(files) < set(after)
+    assert lake.engine.scalar("SELECT count(*) FROM enriched_values") == lake.engine.scalar(
+        "SELECT count(*) FROM (SELECT DISTINCT type, value FROM observables)")
     assert lake.engine.scalar("SELECT max(score_id) FROM enriched_observables WHERE value = '77.90.185.20'") >= 7
     incremental = lake.engine.rows("SELECT * EXCLUDE (ip_bin) FROM enriched_observables ORDER BY ALL")
     inc_matches = lake.engine.rows("SELECT * FROM intel_matches ORDER BY ALL")
@@ -182,10 +187,16 @@ def test_refresh_incremental_idempotent_and_equal_to_full(sample_lake: SampleLak
     assert lake.engine.rows("SELECT * FROM intel_matches ORDER BY ALL") == inc_matches
     assert lake.engine.scalar("SELECT count(*) FROM enriched_observables") == lake.engine.scalar(
         "SELECT count(*) FROM observables")
+    assert lake.engine.rows("SELECT event_uid, source, event_time, field, type, value, score_id FROM "
+                            "flagged_observables ORDER BY ALL") == lake.engine.rows(
+        "SELECT event_uid, source, event_time, field, type, value, score_id FROM enriched_observables "
+        "WHERE score_id > 0 ORDER BY ALL")
+    assert lake.engine.scalar("SELECT count(*) FROM flagged_observables") > 0
     # old files of the replaced full run are gone from disk and catalog
     listed = {r[0] for r in lake.engine.rows("SELECT path FROM _cairn_files")}
-    on_disk = {p.relative_to(lake.ws.lake).as_posix() for p in (lake.ws.lake / "enriched_observables").rglob("*")
-               if p.is_file()}
+    on_disk = {p.relative_to(lake.ws.lake).as_posix() for t in ("enriched_values", "enriched_verdicts",
+                                                                 "intel_matches", "flagged_observables")
+               for p in (lake.ws.lake / t).rglob("*") if p.is_file()}
     assert on_disk <= listed
 
 

@@ -1,8 +1,10 @@
 """The built-in intel-match rule: an observable whose verdict is at or above ``[detect] intel_min_score``
 raises an alert, unless the value is on a warninglist.
 
-It reads ``enriched_observables`` (the enrich stage's table: verdicts are time-aware, only indicators
-valid at the event time count). One alert per (observable value, identity) per suppression window.
+It reads ``enriched_observables`` (the enrich stage's view: verdicts are time-aware, only indicators
+valid at the event time count) for the events of the new ``flagged_observables`` files, which every
+enrichment run writes for what it enriched (a full recompute writes them all again: the hit ledger drops
+what was counted before). One alert per (observable value, identity) per suppression window.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 INTEL_RULE_ID = "cairn.intel_match"
 INTEL_RULE_TITLE = "Observable with a malicious intel verdict"
 INTEL_TABLE = "enriched_observables"
+INTEL_INPUT_TABLE = "flagged_observables"
+"""Checkpointed by its files: the events with a verdict above Unknown of each enrichment run."""
 INTEL_SEVERITY = "high"
 
 

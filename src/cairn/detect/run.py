@@ -31,6 +31,7 @@ import yaml
 
 from cairn.detect.alerts import SEVERITY_ID, Alert, ensure_alert_tables
 from cairn.detect.intel_match import (
+    INTEL_INPUT_TABLE,
     INTEL_RULE_ID,
     INTEL_RULE_TITLE,
     INTEL_SEVERITY,
@@ -142,7 +143,7 @@ def _rules_table(rs: RuleSets, default_window: int) -> pa.Table:
                      "window_seconds": r.window_seconds if r.window_seconds is not None else default_window})
     if rs.intel:
         rows.append({"rule_id": INTEL_RULE_ID, "rule_title": INTEL_RULE_TITLE, "severity": INTEL_SEVERITY,
-                     "kind": "intel", "input_table": INTEL_TABLE, "window_seconds": default_window, "threshold": 1})
+                     "kind": "intel", "input_table": INTEL_INPUT_TABLE, "window_seconds": default_window, "threshold": 1})
     for r in rows:
         r["severity_id"] = SEVERITY_ID[r["severity"]]
     ids = [r["rule_id"] for r in rows]
@@ -170,6 +171,15 @@ class _Views:
         listing = ", ".join(_q(self.lake / f) for f in files)
         self.engine.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} FROM read_parquet([{listing}], "
                             "hive_partitioning = true, union_by_name = true)")
+        self.names.append(name)
+        return name
+
+    def events_view(self, table: str, keys_view: str) -> str:
+        """Rows of ``table`` (an observables-shaped relation) of the events named in ``keys_view``."""
+        name = f"_det_new_{len(self.names)}"
+        self.engine.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT t.* FROM {table} t WHERE EXISTS "
+            f"(SELECT 1 FROM {keys_view} k WHERE k.source = t.source AND k.event_uid = t.event_uid)")
         self.names.append(name)
         return name
 
@@ -263,7 +273,8 @@ def _collect_intel(engine: DuckDBEngine, views: _Views, rs: RuleSets, pending: d
     files = pending.get(INTEL_RULE_ID)
     if not rs.intel or not files:
         return
-    relation = views.files_view(INTEL_TABLE, files)
+    flagged = views.files_view(INTEL_INPUT_TABLE, files)
+    relation = views.events_view(INTEL_TABLE, flagged)
     where, params = _since_clause(since)
     engine.execute(f"INSERT INTO _det_hits SELECT {', '.join(HIT_COLUMNS)}, event_time "
                    f"FROM ({intel_hit_sql(relation)}) {where}", [rs.intel_min_score, *params])

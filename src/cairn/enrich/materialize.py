@@ -27,8 +27,16 @@ import pyarrow.parquet as pq
 
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.enrich.indicators import ensure_indicators, intel_fingerprint
-from cairn.enrich.relation import MATCH_COLUMNS, OBSERVABLE_COLUMNS, drop_work, enrich_relation
-from cairn.enrich.tables import ENRICH_TABLES, ENRICHED_OBSERVABLES, INTEL_MATCHES, ensure_enriched_views
+from cairn.enrich.relation import MATCH_COLUMNS, drop_work, enrich_relation
+from cairn.enrich.tables import (
+    ENRICH_FILE_TABLES,
+    ENRICH_TABLES,
+    ENRICHED_VALUES,
+    ENRICHED_VERDICTS,
+    FLAGGED_OBSERVABLES,
+    INTEL_MATCHES,
+    ensure_enriched_views,
+)
 from cairn.intel.lookup import ensure_index
 from cairn.intel.ownership import ensure_tables
 from cairn.intel.settings import intel_settings
@@ -38,7 +46,7 @@ from cairn.lake.catalog import Catalog
 from cairn.lake.schema import OBSERVABLES
 from cairn.workspace import Workspace
 
-FORMAT = 2
+FORMAT = 3
 """Layout/rules version of the enrichment files; a change forces a full recompute."""
 Progress = Callable[[str, int], None]
 
@@ -180,19 +188,37 @@ def _enrich_files(engine: DuckDBEngine, ws: Workspace, files: list[str], run_dir
         "SELECT count(*) FROM (SELECT DISTINCT event_uid, source, field, value FROM _enr_matches)") or 0)
     if progress:
         progress("enrich", summary.observables)
-    for spec, table, columns, parts in (
-            (ENRICHED_OBSERVABLES, "_enr_observables", OBSERVABLE_COLUMNS, "source"),
-            (INTEL_MATCHES, "_enr_matches", MATCH_COLUMNS, "source")):
+    incremental = summary.mode == "incremental"
+    # Per value and per (matched value, time): only what the lake does not hold yet (the inputs of
+    # earlier runs are unchanged, or this is a full recompute). Per observable: matches and flags only.
+    values = "SELECT type, value, score_id, sources AS verdict_sources, why, warninglists, asn, as_org, country, " \
+             "cloud_provider, cloud_service, cloud_region, tor AS is_tor, special_range, registrable_domain, " \
+             "account_id, account_name, account_environment, ou_path, account_owner, network_zone, network_name, " \
+             "identity_person, identity_team, asset_owner, asset_criticality FROM _enr_vals n"
+    verdicts = "SELECT type, value, event_time, score_id, sources AS verdict_sources, why FROM _enr_k_verdicts n"
+    if incremental:
+        values += " WHERE NOT EXISTS (SELECT 1 FROM enriched_values x WHERE x.type = n.type AND x.value = n.value)"
+        verdicts += (" WHERE NOT EXISTS (SELECT 1 FROM enriched_verdicts x WHERE x.type = n.type AND "
+                     "x.value = n.value AND x.event_time IS NOT DISTINCT FROM n.event_time)")
+    flagged = ("SELECT event_uid, source, event_time, field, type, value, score_id FROM _enr_observables "
+               "WHERE score_id > 0")
+    written: dict[str, int] = {}
+    for spec, query in ((ENRICHED_VALUES, values), (ENRICHED_VERDICTS, verdicts),
+                        (INTEL_MATCHES, f"SELECT {', '.join(MATCH_COLUMNS)} FROM _enr_matches"),
+                        (FLAGGED_OBSERVABLES, flagged)):
         target = run_dir / "lake" / spec.name
         target.mkdir(parents=True, exist_ok=True)
-        n = summary.observables if table == "_enr_observables" else summary.matches
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE _enr_out AS {query}")
+        n = int(engine.scalar("SELECT count(*) FROM _enr_out") or 0)
+        written[spec.name] = n
         if n:
             engine.execute(
-                f"COPY (SELECT {', '.join(columns)} FROM {table}) TO {_q(target)} "
-                f"(FORMAT parquet, PARTITION_BY ({parts}), FILENAME_PATTERN 'part-{{i}}', COMPRESSION zstd, "
-                f"OVERWRITE_OR_IGNORE true)")
+                f"COPY _enr_out TO {_q(target)} (FORMAT parquet, PARTITION_BY ({spec.partition_column}), "
+                f"FILENAME_PATTERN 'part-{{i}}', COMPRESSION zstd, OVERWRITE_OR_IGNORE true)")
+        engine.execute("DROP TABLE _enr_out")
         if progress:
             progress("write", n)
+    summary.details["rows_written"] = written
     summary.details["join_write_seconds"] = round(time.monotonic() - t, 3)
 
 
@@ -203,9 +229,10 @@ def _commit(engine: DuckDBEngine, cat: Catalog, ws: Workspace, run_dir: Path, ru
     old: list[str] = []
     with engine.transaction():
         if summary.mode == "full":
-            old = [r[0] for r in engine.rows(
-                "SELECT path FROM _cairn_files WHERE table_name IN ('enriched_observables', 'intel_matches')")]
-            engine.execute("DELETE FROM _cairn_files WHERE table_name IN ('enriched_observables', 'intel_matches')")
+            # enriched_observables held files before it became a view (FORMAT < 3): removed here too
+            tables = ", ".join(_q(n) for n in (*ENRICH_FILE_TABLES, "enriched_observables"))
+            old = [r[0] for r in engine.rows(f"SELECT path FROM _cairn_files WHERE table_name IN ({tables})")]
+            engine.execute(f"DELETE FROM _cairn_files WHERE table_name IN ({tables})")
             engine.execute("DELETE FROM _cairn_enrich_inputs")
         for path in staged:
             rel = path.relative_to(staged_root)

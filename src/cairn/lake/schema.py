@@ -38,6 +38,8 @@ class TableSpec:
     extra_partitions: tuple[str, ...] = field(default_factory=tuple)
     view: Callable[[Any], str] | None = None
     """Derived tables only: builds the view's SELECT from the catalog (the table has no files)."""
+    view_rows: Callable[[Any], int] | None = None
+    """Derived tables only: a cheap row count of the view from the engine (default: ``count(*)``)."""
 
     @property
     def column_names(self) -> list[str]:
