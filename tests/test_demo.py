@@ -1,4 +1,5 @@
-"""``cairn demo``: ingest -> bundled intel -> bundled context -> enrichment -> report, in text and JSON."""
+"""``cairn demo``: ingest -> bundled intel -> bundled context -> enrichment -> detection -> actions -> triage
+-> report, in text and JSON."""
 
 from __future__ import annotations
 
@@ -32,6 +33,27 @@ def test_demo_json_report(cli: Any, tmp_path: Path) -> None:
     top = rep["identities"][0]
     assert top["identity"] == "arn:aws:iam::123456789123:user/pedro" and top["person"] == "Pedro Example"
     assert len(rep["findings"]) == 10
+    # detection: the bundled SigmaHQ rules, the native rules and the intel-match rule
+    det = d["detection"]
+    assert det["rules"] == {"sigma": 57, "native": 26, "intel": 1} and det["failed_sigma"] == 0
+    alerts = det["alerts"]
+    assert len(alerts) >= 30 and {a["source"] for a in alerts} >= {"cloudtrail"}
+    sigma = [a for a in alerts if a["author"]]  # Sigma rules name their authors (DRL)
+    assert sigma and all(len(a["rule_id"]) == 36 for a in sigma)
+    assert any(a["rule_id"].startswith("cairn.aws.") for a in alerts)
+    # actions: every alert to the file, high and critical ones triaged first
+    counts = det["delivery"]["actions"]
+    assert counts["demo-alerts"]["delivered"] == len(alerts)
+    high = sum(a["severity"] in ("high", "critical") for a in alerts)
+    assert high and counts["demo-triaged"]["delivered"] == high
+    lines = Path(det["outputs"]["demo-alerts"]).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(alerts)
+    # triage of the top alert: a CloudTrail identity with its activity, reports written
+    tri = d["triage"]
+    top = det["top_alert"]
+    assert top["severity"] == alerts[0]["severity"] and tri["identity"]["principal_arn"] == top["identity"]
+    assert tri["counts"]["events"] > 1 and tri["source_ips"] and tri["by_api"]
+    assert all(Path(f).stat().st_size > 1000 for f in det["triage_files"].values())
     assert time.monotonic() - started < 120  # ~10 s on a quiet machine; generous for a shared CI box
 
 
@@ -40,8 +62,12 @@ def test_demo_text_report(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
     r = cli("-w", tmp_path / "demo", "demo")
     assert r.code == 0, r.err
     for heading in ("malicious and suspicious observables", "unusual addresses", "most active identities",
-                    "findings", "webservicepag.webhop.net", "Probably Malicious", "Pedro Example"):
+                    "findings", "webservicepag.webhop.net", "Probably Malicious", "Pedro Example",
+                    "alerts (most severe first", "cairn triage", "activity by API", "triage report:"):
         assert heading in r.out, heading
     # --keep reuses the workspace: nothing new to ingest or enrich
     r2 = cli("-w", tmp_path / "demo", "--json", "demo", "--keep")
-    assert r2.code == 0 and r2.json()["ingest"]["loaded"] == 0 and r2.json()["report"]["observables"] == 2981
+    d2 = r2.json()
+    assert r2.code == 0 and d2["ingest"]["loaded"] == 0 and d2["report"]["observables"] == 2981
+    # and detection raises nothing new, so nothing is delivered again
+    assert d2["detection"]["delivery"]["enqueued"] == 0 and d2["detection"]["alerts"]

@@ -1,8 +1,10 @@
 """``cairn demo``: the pipeline on the bundled real samples, ending in a report.
 
 ingest (bundled samples) -> intel (bundled slices of ipsum and maltrail) -> context (bundled example
-inventory) -> enrichment -> report: malicious and unusual observables with their owners and sources,
-the most active identities, and the findings with what enrichment says about them.
+inventory) -> enrichment -> detection (the bundled SigmaHQ CloudTrail rules, cairn's native rules, the
+intel-match rule) -> actions (alerts to a file; high and critical ones triaged first) -> triage of the
+top alert -> report: malicious and unusual observables with their owners and sources, the most active
+identities, the findings, the alerts, and the triage of the top alert (also as HTML and Markdown).
 """
 
 from __future__ import annotations
@@ -35,6 +37,20 @@ def samples_dir() -> Path:
 def intel_dir() -> Path:
     """Folder of the bundled intel slices."""
     return Path(str(resources.files("cairn") / "data" / "intel"))
+
+
+def sigma_dir() -> Path:
+    """Folder of the bundled SigmaHQ CloudTrail rules (src/cairn/data/sigma/README.md)."""
+    return Path(str(resources.files("cairn") / "data" / "sigma" / "sigmahq" / "rules"))
+
+
+DEMO_ACTIONS = {
+    "demo-alerts": {"type": "file", "path": "alerts.jsonl"},
+    "demo-triaged": {"type": "triage", "notify": "file", "path": "triaged.jsonl", "min_severity": "high"},
+}
+"""Actions of the demo: every alert to a file in the workspace; high and critical ones triaged first."""
+_SEVERITY_COLOURS = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan",
+                     "informational": "dim"}
 
 
 _OWNER = ("concat_ws('; ', nullif(concat_ws(' / ', identity_person, identity_team), ''), "
@@ -147,11 +163,14 @@ def run_demo(st: AppState, *, fresh: bool = True) -> None:
     ctx = load_files(st.workspace, st.engine, bundled_inventory())
     enrich = refresh(st.engine, st.workspace)
     rep = report(st.engine)
+    det = detect_and_act(st.engine, st.workspace)
     seconds = round(time.monotonic() - started, 2)
     if st.json:
         st.emit_json({"workspace": str(root), "ingest": summary.to_dict(), "intel": feeds,
                       "context": [{"file": Path(x.source_file).name, "kind": x.kind, "rows": x.rows} for x in ctx],
-                      "enrichment": enrich.to_dict(), "report": rep, "seconds": seconds})
+                      "enrichment": enrich.to_dict(), "report": rep,
+                      "detection": {k: v for k, v in det.items() if k != "triage"},
+                      "triage": det["triage"].to_dict() if det["triage"] is not None else None, "seconds": seconds})
         return
     c.print("intel: " + "; ".join(f"{f['source']} {f['loaded']:,} indicators" for f in feeds)
             + f"; context: {sum(x.rows for x in ctx):,} inventory records from {len(ctx)} file(s)")
@@ -159,6 +178,7 @@ def run_demo(st: AppState, *, fresh: bool = True) -> None:
             f"{rep['intel_matches']:,} intel matches, {rep['flagged_values']:,} values flagged, "
             f"{rep['with_owner']:,} observables with an owner")
     _print_report(st, rep)
+    _print_detection(st, det)
     c.print(f"done in {seconds:.1f}s. next: cairn -w {root} query \"SELECT * FROM enriched_observables "
             "WHERE score_id >= 5\"  |  cairn -w {root} enrich FILE --format ocsf".replace("{root}", str(root)))
 
@@ -205,3 +225,94 @@ def _print_report(st: AppState, rep: dict[str, Any]) -> None:
         t.add_row(r["product"], str(r["severity"]), f"{r['finding'].rsplit('/', 1)[-1]}\n[dim]{r['title']}[/dim]",
                   str(r["account_id"]), str(r["max_score_id"]), _lst(r["flagged"]))
     c.print(t)
+
+
+def detect_and_act(engine: Any, ws: Workspace) -> dict[str, Any]:
+    """Detect over the demo lake, deliver the alerts through :data:`DEMO_ACTIONS`, triage the top alert."""
+    from cairn.actions import dispatch
+    from cairn.actions.settings import actions_settings
+    from cairn.detect.run import detect
+    from cairn.triage import triage
+
+    det = detect(engine, ws, rules=[sigma_dir()], enrich=False, dispatch=False)
+    authors = _sigma_authors(sigma_dir())
+    alerts = engine.arrow(
+        "SELECT alert_id, rule_id, rule_title, title, severity, severity_id, first_seen, event_count, source, "
+        "identity, ips, account_id, max_score_id FROM _cairn_alerts "
+        "ORDER BY severity_id DESC, max_score_id DESC NULLS LAST, event_count DESC, alert_id").to_pylist()
+    for a in alerts:
+        a["author"] = authors.get(a["rule_id"], "")
+    delivery = dispatch(engine, ws, det.new_alerts, actions_settings(DEMO_ACTIONS))
+    # The alert to triage: the most severe CloudTrail alert whose identity did the most in the triage window.
+    top_id = engine.scalar(
+        "SELECT a.alert_id FROM _cairn_alerts a WHERE a.source = 'cloudtrail' AND a.identity IS NOT NULL "
+        "ORDER BY a.severity_id DESC, (SELECT count(*) FROM cloudtrail c WHERE c.principal_arn = a.identity AND "
+        "c.event_time BETWEEN a.first_seen - INTERVAL '1' HOUR AND a.first_seen + INTERVAL '30' MINUTE) DESC, "
+        "a.alert_id LIMIT 1")
+    top = next((a for a in alerts if a["alert_id"] == top_id), None)
+    rep = None
+    files: dict[str, str] = {}
+    if top is not None:
+        rep = triage(engine, ws, top["alert_id"])
+        out = ws.root / "reports"
+        out.mkdir(exist_ok=True)
+        for ext, text in (("html", rep.to_html()), ("md", rep.to_markdown())):
+            path = out / f"triage-{top['alert_id'][:12]}.{ext}"
+            path.write_text(text, encoding="utf-8")
+            files[ext] = str(path)
+    return {"rules": det.rules, "failed_sigma": len(det.failed_sigma), "hits": det.hits,
+            "alerts": alerts, "delivery": delivery.to_dict(),
+            "outputs": {n: str(ws.root / a["path"]) for n, a in DEMO_ACTIONS.items()},
+            "top_alert": top, "triage": rep, "triage_files": files}
+
+
+def _sigma_authors(folder: Path) -> dict[str, str]:
+    """Rule id -> ``author`` of the Sigma rules in ``folder`` (the DRL asks to name them with matches)."""
+    import yaml
+
+    out = {}
+    for path in sorted(folder.glob("*.yml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if doc.get("id"):
+            out[str(doc["id"])] = str(doc.get("author") or "")
+    return out
+
+
+def _print_detection(st: AppState, det: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    from cairn.cli.triage_cmd import _print_text
+
+    c = st.console
+    rules = ", ".join(f"{n} {k}" for k, n in det["rules"].items())
+    by_sev: dict[str, int] = {}
+    for a in det["alerts"]:
+        by_sev[a["severity"]] = by_sev.get(a["severity"], 0) + 1
+    c.print(f"detection: {rules} rules ({det['failed_sigma']} Sigma rules not convertible), {det['hits']:,} "
+            f"matching events, {len(det['alerts'])} alerts: "
+            + ", ".join(f"{n} {s}" for s, n in sorted(by_sev.items(), key=lambda x: -_SEV_ORDER.get(x[0], 0))))
+    t = Table(title="alerts (most severe first; Sigma rule authors named as the DRL asks)")
+    for col in ("severity", "alert", "identity / source IPs", "events", "first seen", "verdict", "rule author"):
+        t.add_column(col, overflow="fold")
+    for a in det["alerts"][:15]:
+        colour = _SEVERITY_COLOURS.get(a["severity"], "")
+        t.add_row(f"[{colour}]{a['severity']}[/{colour}]", escape(a["title"] or a["rule_title"]),
+                  escape(_lst([x for x in (a["identity"], *(a["ips"] or [])[:2]) if x])), str(a["event_count"]),
+                  a["first_seen"].strftime("%Y-%m-%d %H:%M") if a["first_seen"] else "", str(a["max_score_id"] or 0),
+                  escape(a["author"]))
+    if len(det["alerts"]) > 15:
+        t.caption = f"... and {len(det['alerts']) - 15} more: cairn alerts"
+    c.print(t)
+    d = det["delivery"]
+    per = "; ".join(f"{name}: {n.get('delivered', 0)} delivered" for name, n in (d.get("actions") or {}).items())
+    c.print(f"actions: {per or 'nothing to deliver'} -> " + ", ".join(det["outputs"].values()))
+    if det["triage"] is None:
+        return
+    top = det["top_alert"]
+    c.print(Panel.fit(f"triage of the top CloudTrail alert: {escape(top['title'] or top['rule_title'])}",
+                      title="cairn triage"))
+    _print_text(st, det["triage"])
+    c.print("triage report: " + ", ".join(det["triage_files"].values()))
+
+
+_SEV_ORDER = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}

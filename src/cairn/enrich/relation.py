@@ -146,8 +146,9 @@ def enrich_relation(engine: DuckDBEngine, relation: str, out: str, *, materializ
                            'confidence', m.confidence, 'detect', i.detect),
                i.source || ': ' || coalesce(i.threat_type, 'listed')
                  || coalesce(' ' || nullif(array_to_string(i.malware_family, ','), ''), '')
-                 || ' (' || m.match_kind || ' ' || i.value || ', confidence '
-                 || coalesce(CAST(m.confidence AS VARCHAR), '?') || ' at event time, version '
+                 || ' (' || m.match_kind || ' ' || i.value
+                 || coalesce(', confidence ' || CAST(m.confidence AS VARCHAR) || ' at event time', '')
+                 || ', version '
                  || coalesce(i.feed_version, '?') || ')'
                  || CASE WHEN i.detect = false THEN ' [context only]' ELSE '' END
         FROM (SELECT DISTINCT type, value, event_time, indicator_uid, match_kind, confidence,
