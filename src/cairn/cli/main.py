@@ -224,7 +224,8 @@ def demo(
     ctx: typer.Context,
     keep: Annotated[bool, typer.Option("--keep/--fresh", help="Keep the demo workspace's previous data.")] = False,
 ) -> None:
-    """Run the pipeline on the bundled real samples and print a report."""
+    """Run the whole pipeline on the bundled real samples (ingest, intel, context, enrichment, detection,
+    actions, triage of the top alert) and print a report."""
     from cairn.demo import run_demo
 
     run_demo(_state(ctx), fresh=not keep)
