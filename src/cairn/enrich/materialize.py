@@ -200,8 +200,21 @@ def _enrich_files(engine: DuckDBEngine, ws: Workspace, files: list[str], run_dir
         values += " WHERE NOT EXISTS (SELECT 1 FROM enriched_values x WHERE x.type = n.type AND x.value = n.value)"
         verdicts += (" WHERE NOT EXISTS (SELECT 1 FROM enriched_verdicts x WHERE x.type = n.type AND "
                      "x.value = n.value AND x.event_time IS NOT DISTINCT FROM n.event_time)")
-    flagged = ("SELECT event_uid, source, event_time, field, type, value, score_id FROM _enr_observables "
-               "WHERE score_id > 0")
+    # Flagged rows without a second pass joining every input row: rows with a timed verdict are exactly
+    # the matched rows (their score is the timed one); the others take their value's score.
+    flagged = """
+        SELECT m.event_uid, m.source, m.event_time, m.field, m.type, m.value, any_value(kv.score_id) AS score_id
+        FROM _enr_matches m
+        JOIN _enr_k_verdicts kv ON kv.type = m.type AND kv.value = m.value
+                               AND kv.event_time IS NOT DISTINCT FROM m.event_time
+        WHERE kv.score_id > 0
+        GROUP BY m.event_uid, m.source, m.event_time, m.field, m.type, m.value
+        UNION ALL
+        SELECT r.event_uid, r.source, r.event_time, r.field, r.type, r.value, v.score_id
+        FROM _enr_input r JOIN (SELECT type, value, score_id FROM _enr_vals WHERE score_id > 0) v
+          ON v.type = r.type AND v.value = r.value
+        WHERE NOT EXISTS (SELECT 1 FROM _enr_k_verdicts kv WHERE kv.type = r.type AND kv.value = r.value
+                          AND kv.event_time IS NOT DISTINCT FROM r.event_time)"""
     written: dict[str, int] = {}
     for spec, query in ((ENRICHED_VALUES, values), (ENRICHED_VERDICTS, verdicts),
                         (INTEL_MATCHES, f"SELECT {', '.join(MATCH_COLUMNS)} FROM _enr_matches"),
