@@ -127,3 +127,39 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("CAIRN_WORKSPACE", raising=False)
     monkeypatch.delenv("CAIRN_CONFIG", raising=False)
     return invoke
+
+
+# -- moto: one AWS API server on 127.0.0.1 for the whole session ------------------------------------
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (started once; tests get it through :func:`moto`)."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The moto endpoint, reset (no state from other tests), with test credentials in the environment
+    and cairn's AWS clients pointed at it."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
+    for var in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    for var in ("SECURITYHUB", "ACCOUNT", "ORGANIZATIONS"):
+        monkeypatch.delenv(f"CAIRN_AWS_ENDPOINT_URL_{var}", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("CAIRN_AWS_ENDPOINT_URL", moto_server)
+    return moto_server

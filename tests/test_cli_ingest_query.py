@@ -110,6 +110,14 @@ def test_ingest_usage_errors(cli: Any, tmp_path: Path) -> None:
     assert all(t["rows"] == 0 for t in cli("-w", tmp_path / "ws", "--json", "tables").json())
 
 
+def test_unknown_options_and_commands_are_usage_errors(cli: Any, tmp_path: Path) -> None:
+    """A mistyped option gets click's usage message and exit code 2, never a traceback."""
+    r = cli("-w", tmp_path / "ws", "ingest", "--json", CT_FIXTURES / "stratus")
+    assert r.code == 2 and "No such option: --json" in r.err and "Traceback" not in r.err + r.out
+    r = cli("-w", tmp_path / "ws", "no-such-command")
+    assert r.code == 2 and "No such command" in r.err
+
+
 def test_forced_source(cli: Any, tmp_path: Path) -> None:
     src = tmp_path / "odd.txt"
     src.write_text(json.dumps({"Records": json.loads((CT_FIXTURES / "stratus" / "aws.defense-evasion.cloudtrail-stop.json").read_text())}))

@@ -1,9 +1,9 @@
 """The ingest's fast paths give the same lake as its general ones, and CAIRN_PROFILE reports steps.
 
-* streamed (every key new and unique: rows go from the typed SQL straight to Parquet) vs
-  materialised (repeated keys: typed rows copied and deduplicated);
-* a batch of one event date (plain write into its partition folder) vs several dates
-  (partitioned write);
+* every key new and unique (the valid typed rows are written as they are) vs repeated keys
+  (first occurrence per key kept);
+* a batch of one event date (plain write into its partition folder) vs a few dates (one
+  filtered write per date) vs many dates (partitioned write);
 * observables (one unnest of parallel lists) against values read from the records in Python.
 """
 
@@ -13,6 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import cairn.lake.ingest as ingest_module
 from cairn.lake.addresses import classify
 from conftest import stratus_records
 from ctdata import records_doc, write
@@ -47,14 +50,19 @@ def _dates(records: list[dict[str, Any]]) -> set[str]:
     return {r["eventTime"][:10] for r in records}
 
 
-def test_one_date_and_many_dates_batches_land_in_their_partitions(make_lake: Any, tmp_path: Path) -> None:
+def test_one_date_and_many_dates_batches_land_in_their_partitions(
+    make_lake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     days = [r["eventTime"][:10] for r in RECORDS]
     busiest = max(set(days), key=days.count)
     one_day = [r for r in RECORDS if r["eventTime"].startswith(busiest)]
     assert len(_dates(RECORDS)) > 1 and len(one_day) > 1
     write(tmp_path / "one", "t.json", records_doc(one_day))
     write(tmp_path / "many", "t.json", records_doc(RECORDS))
-    for name, records in (("one", one_day), ("many", RECORDS)):
+    write(tmp_path / "partitioned", "t.json", records_doc(RECORDS))
+    for name, records in (("one", one_day), ("many", RECORDS), ("partitioned", RECORDS)):
+        # "partitioned": more dates than cairn writes one by one, so one partitioned COPY
+        monkeypatch.setattr(ingest_module, "MAX_DATE_WRITES", 1 if name == "partitioned" else 8)
         lake = make_lake(name)
         lake.ingest(tmp_path / name)
         folders = {p.parent.name for p in (lake.ws.lake / "cloudtrail").rglob("*.parquet")}
@@ -125,7 +133,7 @@ def test_profile_reports_steps_when_asked(lake: Any, tmp_path: Path, monkeypatch
     assert len(lines) == 1
     data = json.loads(lines[0])
     assert data["run"] == s.run_id and data["records"] == s.records_read > 0
-    for step in ("plan", "frame+records", "typed (keys)", "write table", "write observables", "commit"):
+    for step in ("plan", "frame+records", "typed", "write table", "write observables", "commit"):
         assert data["steps"][step]["calls"] >= 1, step
     assert data["cpu_s"] >= 0 and data["wall_s"] >= max(v["wall_s"] for v in data["steps"].values())
 

@@ -1,47 +1,15 @@
-"""Fixtures of the AWS tests: a moto server on 127.0.0.1 (reset for every test), an organisation in it,
+"""Fixtures of the AWS tests: an organisation in the shared moto server (``moto``, tests/conftest.py)
 and local HTTP servers answering in the documented shape for what moto lacks."""
 
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The moto endpoint, reset, with test credentials in the environment."""
-    import urllib.request
-
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
-    for var in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    for var in ("SECURITYHUB", "ACCOUNT", "ORGANIZATIONS"):
-        monkeypatch.delenv(f"CAIRN_AWS_ENDPOINT_URL_{var}", raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("CAIRN_AWS_ENDPOINT_URL", moto_server)
-    return moto_server
 
 
 def boto(service: str, endpoint: str, **creds: Any) -> Any:

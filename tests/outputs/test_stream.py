@@ -128,27 +128,14 @@ def test_cli_missing_input(cli: Any, ws_dir: Path, tmp_path: Path) -> None:
     assert r.code == 3 and "nope.json" in r.err
 
 
-def test_cli_s3_prefix(cli: Any, ws_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An s3:// prefix through a local moto server (as the ingest tests do)."""
+def test_cli_s3_prefix(cli: Any, ws_dir: Path, moto: str) -> None:
+    """An s3:// prefix through the local moto server (as the ingest tests do)."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        for var in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_SESSION_TOKEN"):
-            monkeypatch.delenv(var, raising=False)
-        for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                           ("AWS_DEFAULT_REGION", "us-east-1"), ("CAIRN_AWS_ENDPOINT_URL", endpoint)):
-            monkeypatch.setenv(var, value)
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        s3.create_bucket(Bucket="dns-logs")
-        s3.put_object(Bucket="dns-logs", Key="resolver/2022/06/25/q.jsonl", Body=ROUTE53.read_bytes())
-        r = cli("-w", ws_dir, "enrich", "s3://dns-logs/resolver/", "--format", "json")
-        assert r.code == 0, r.err
-        rows = [json.loads(line) for line in r.out.splitlines()]
-        assert len(rows) == 8 and {x["origin"] for x in rows} == {"s3://dns-logs/resolver/2022/06/25/q.jsonl"}
-    finally:
-        server.stop()
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="dns-logs")
+    s3.put_object(Bucket="dns-logs", Key="resolver/2022/06/25/q.jsonl", Body=ROUTE53.read_bytes())
+    r = cli("-w", ws_dir, "enrich", "s3://dns-logs/resolver/", "--format", "json")
+    assert r.code == 0, r.err
+    rows = [json.loads(line) for line in r.out.splitlines()]
+    assert len(rows) == 8 and {x["origin"] for x in rows} == {"s3://dns-logs/resolver/2022/06/25/q.jsonl"}

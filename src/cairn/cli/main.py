@@ -281,12 +281,16 @@ def run() -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click usage errors and friends
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # usage errors and friends of click (or the copy Typer vendors)
+        code = getattr(exc, "exit_code", None)
+        if _is_click(exc) and isinstance(code, int):
+            if callable(getattr(exc, "show", None)):
+                exc.show()  # type: ignore[attr-defined]
+            sys.exit(code)
         raise
+
+
+def _is_click(exc: BaseException) -> bool:
+    """Is ``exc`` a click exception (``ClickException`` or ``Exit``), from click or Typer's vendored copy?"""
+    return any(cls.__module__.split(".")[-2:] in (["click", "exceptions"], ["_click", "exceptions"])
+               for cls in type(exc).__mro__)

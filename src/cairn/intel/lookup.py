@@ -124,18 +124,20 @@ def ensure_index(engine: DuckDBEngine) -> bool:
 
 
 def prepare_observables(engine: DuckDBEngine, observables: str, out: str) -> None:
-    """``<out>_obs``: distinct observables with the derived match keys (domain, url host, lower value)."""
+    """``<out>_obs``: distinct observables with the derived match keys (domain, url host, lower value).
+
+    The keys are derived after ``DISTINCT`` (once per distinct value, not per row).
+    """
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {out}_obs AS
-        SELECT DISTINCT type, value, ip_bin,
+        SELECT type, value, ip_bin,
                CASE WHEN type IN ('domain', 'hostname') THEN rtrim(lower(value), '.')
                     WHEN type = 'url' THEN nullif(rtrim(lower(regexp_extract(value,
                         '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^:/?#\\[\\]]*)', 1)), '.'), '')
                END AS domain,
                lower(value) AS lvalue
-        FROM {observables}
-        WHERE value IS NOT NULL
+        FROM (SELECT DISTINCT type, value, ip_bin FROM {observables} WHERE value IS NOT NULL)
         """
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -47,6 +48,8 @@ from cairn.sources.framing import (
 from cairn.workspace import Workspace
 
 MAX_OBJECT_SIZE = 1 << 30
+MAX_DATE_WRITES = 8
+"""A batch spanning more partition dates is written with one partitioned COPY."""
 QUARANTINE_SCHEMA = pa.schema(
     [
         ("quarantine_uid", pa.string()),
@@ -250,8 +253,8 @@ class Ingestor:
 
     def _run(self, targets: Sequence[str], run_dir: Path, summary: RunSummary) -> None:
         cfg = self.ws.config.ingest
-        pending: dict[tuple[str, bool, bool, bool], list[_Planned]] = {}
-        pending_bytes: dict[tuple[str, bool, bool, bool], int] = {}
+        pending: dict[tuple[str, bool, bool, bool, str], list[_Planned]] = {}
+        pending_bytes: dict[tuple[str, bool, bool, bool, str], int] = {}
         self._quarantine: list[Rejected | tuple[str, Rejected]] = []
         self._batch_no = 0
         for item in self._inputs(targets, run_dir):
@@ -276,7 +279,9 @@ class Ingestor:
             if isinstance(planned, Rejected):
                 self._add_quarantine(summary, "unknown", [planned])
                 continue
-            key = (planned.source.name, planned.lines, planned.compressed, planned.multi)
+            # Files of one delivery day (from an S3-style key) batch together: a batch
+            # of one partition date is written without splitting (see _write).
+            key = (planned.source.name, planned.lines, planned.compressed, planned.multi, _key_day(item.origin))
             pending.setdefault(key, []).append(planned)
             pending_bytes[key] = pending_bytes.get(key, 0) + _decompressed_size(planned)
             summary.sources[planned.source.name] = summary.sources.get(planned.source.name, 0) + 1
@@ -417,12 +422,10 @@ class Ingestor:
             e.execute(f"INSERT INTO _records_all SELECT * FROM ({source.records_sql})")
         with self.timer.step("record rejects"):
             self._record_rejects(batch, source, summary)
-        for spec in source.tables:
-            n = e.scalar(
-                "SELECT count(*) FROM _records_all WHERE route = ? AND error IS NULL", [spec.name]
-            )
-            if n:
-                self._load_table(batch, source, spec, run_dir, summary)
+        routes = dict(e.rows("SELECT route, count(*) FROM _records_all WHERE error IS NULL GROUP BY route"))
+        specs = [spec for spec in source.tables if routes.get(spec.name)]
+        for spec in specs:
+            self._load_table(batch, source, spec, run_dir, summary, last=spec is specs[-1])
         e.execute("DROP TABLE IF EXISTS _records_all")
         e.execute("DROP TABLE IF EXISTS _items")
 
@@ -446,17 +449,17 @@ class Ingestor:
         )
 
     def _load_table(
-        self, batch: _Batch, source: Source, spec: TableSpec, run_dir: Path, summary: RunSummary
+        self, batch: _Batch, source: Source, spec: TableSpec, run_dir: Path, summary: RunSummary,
+        *, last: bool = True,
     ) -> None:
         """Type the records of one table, quarantine rejects, dedup, and write the new rows.
 
-        A first pass keeps only what accounting needs (``_tk``: key hash, reject
-        reason, origin, locator, address texts, partition value; a few bytes per
-        row). In the common case (no rejects to drop twice, every key new and
-        unique) the rows to write are a view over the typed SQL (``_new``) that
-        the Parquet writer streams from, with no copy of the batch; otherwise the
-        typed rows are materialised and deduplicated (first occurrence by origin
-        and locator wins), as exact as before.
+        The records are typed once, into ``_typed`` (with the key hash ``_k``); accounting,
+        rejects, dedup, the table file and the observables all read that table. In the
+        common case (every key new and unique) the rows to write are the valid rows of
+        ``_typed``; otherwise, per key, the first occurrence by origin and locator wins
+        unless an earlier run or batch has the key. ``last``: no other table of the batch
+        needs ``_records_all`` any more (it is dropped once typed).
         """
         e = self.engine
         t = self.timer
@@ -466,20 +469,20 @@ class Ingestor:
             f"WITH _records AS (SELECT * EXCLUDE (route, error) FROM _records_all "
             f"WHERE route = '{spec.name}' AND error IS NULL) SELECT * FROM ({source.typed_sql[spec.name]})"
         )
-        ip_cols = source.ip_columns.get(spec.name, ())
-        part = spec.partition_column
-        extra = "".join(f", {c}" for c in dict.fromkeys([ipc.text_column for ipc in ip_cols] + ([part] if part else [])))
-        with t.step("typed (keys)"):
+        with t.step("typed"):
             e.execute(
-                f"CREATE OR REPLACE TEMP TABLE _tk AS SELECT md5_number(? || {spec.key_column}) AS _k, "
-                f"_reject, origin, locator{extra} FROM ({typed_rows})",
+                "CREATE OR REPLACE TEMP TABLE _typed AS SELECT *, "
+                f"md5_number(? || {spec.key_column}) AS _k FROM ({typed_rows})",
                 [spec.name + "\x1f"],
             )
+        if last:  # the records are typed: free their memory before the write
+            e.execute("DROP TABLE IF EXISTS _records_all")
+            e.execute("DROP TABLE IF EXISTS _items")
         total, n_rejects, n_keys = e.rows(
-            "SELECT count(*), count(_reject), count(DISTINCT _k) FILTER (WHERE _reject IS NULL) FROM _tk"
+            "SELECT count(*), count(_reject), count(DISTINCT _k) FILTER (WHERE _reject IS NULL) FROM _typed"
         )[0]
         rejects = (
-            e.rows(f"SELECT origin, locator, _reject, raw FROM ({typed_rows}) WHERE _reject IS NOT NULL")
+            e.rows("SELECT origin, locator, _reject, raw FROM _typed WHERE _reject IS NOT NULL")
             if n_rejects
             else []
         )
@@ -492,24 +495,16 @@ class Ingestor:
         valid = total - len(rejects)
         with t.step("dedup"):
             seen = e.scalar(
-                "SELECT count(*) FROM _tk t WHERE _reject IS NULL AND ("
+                "SELECT count(*) FROM _typed t WHERE _reject IS NULL AND ("
                 f"EXISTS (SELECT 1 FROM {self.KNOWN_KEYS} k WHERE k.table_name = ? AND k.key_hash = t._k) "
                 "OR EXISTS (SELECT 1 FROM _run_keys k WHERE k.table_name = ? AND k.key_hash = t._k))",
                 [spec.name, spec.name],
             ) if n_keys == valid else None
-            streamed = n_keys == valid and seen == 0
-            if streamed:
-                rows, keep = f"({typed_rows}) t", "WHERE t._reject IS NULL"
+            if n_keys == valid and seen == 0:
+                rows, keep = "_typed t", "WHERE t._reject IS NULL"
                 new = valid
-                e.execute("INSERT INTO _run_keys SELECT ?, _k FROM _tk WHERE _reject IS NULL", [spec.name])
+                e.execute("INSERT INTO _run_keys SELECT ?, _k FROM _typed WHERE _reject IS NULL", [spec.name])
             else:
-                # Repeated or known keys: materialise the typed rows and keep, per key, the first
-                # occurrence by (origin, locator) unless an earlier run or batch has the key.
-                e.execute(
-                    "CREATE OR REPLACE TEMP TABLE _typed AS SELECT *, "
-                    f"md5_number(? || {spec.key_column}) AS _k FROM ({typed_rows})",
-                    [spec.name + "\x1f"],
-                )
                 e.execute(
                     "CREATE OR REPLACE TEMP TABLE _keep AS SELECT _k, arg_min(rowid, (origin, locator)) AS rid "
                     "FROM _typed t WHERE _reject IS NULL GROUP BY _k HAVING NOT EXISTS ("
@@ -531,21 +526,26 @@ class Ingestor:
             with t.step("addresses"):
                 maps = self._new_rows_view(source, spec, summary.run_id, rows, keep)
             try:
-                dates = (
-                    [r[0] for r in e.rows(f"SELECT DISTINCT {part} FROM _tk WHERE _reject IS NULL LIMIT 2")]
-                    if streamed and part else []
-                )
-                self._single_partition = dates[0] if len(dates) == 1 and dates[0] is not None else None
+                dates = self._partition_dates(spec)
                 with t.step("write table"):
-                    self._write(spec, run_dir)
+                    self._write(spec, run_dir, dates)
                 with t.step("write observables"):
-                    self._write_observables(source, spec, run_dir)
+                    self._write_observables(source, spec, run_dir, dates)
             finally:
                 for name in maps:
                     e.unregister(name)
                 e.execute("DROP VIEW IF EXISTS _new")
-        for name in ("_tk", "_typed", "_keep"):
+        for name in ("_typed", "_keep"):
             e.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def _partition_dates(self, spec: TableSpec) -> list[date] | None:
+        """The partition dates of ``_new`` when they are few DATEs, else None."""
+        if spec.partition_column != "event_date" or spec.extra_partitions:
+            return None
+        dates = [r[0] for r in self.engine.rows("SELECT DISTINCT event_date FROM _new ORDER BY 1")]
+        if len(dates) > MAX_DATE_WRITES or any(type(d) is not date for d in dates):
+            return None
+        return dates
 
     def _new_rows_view(self, source: Source, spec: TableSpec, run_id: str, rows: str, where: str) -> list[str]:
         """Create the view ``_new``: the rows to write (``rows`` aliased ``t``, filtered by
@@ -558,7 +558,7 @@ class Ingestor:
         selects: dict[str, str] = {"ingest_run": "?"}
         joins, maps = [], []
         for i, ipc in enumerate(source.ip_columns.get(spec.name, ())):
-            values = [r[0] for r in e.rows(f"SELECT DISTINCT {ipc.text_column} FROM _tk WHERE _reject IS NULL")]
+            values = [r[0] for r in e.rows(f"SELECT DISTINCT {ipc.text_column} FROM _typed WHERE _reject IS NULL")]
             e.register(f"_ipmap{i}", ip_map(values))
             maps.append(f"_ipmap{i}")
             joins.append(f"LEFT JOIN _ipmap{i} m{i} ON m{i}.value = t.{ipc.text_column}")
@@ -578,53 +578,58 @@ class Ingestor:
         e.execute(f"CREATE OR REPLACE TEMP VIEW _new AS SELECT {cols} FROM {rows} {' '.join(joins)} {where}")
         return maps
 
-    def _write(self, spec: TableSpec, run_dir: Path) -> None:
-        order = ", ".join(spec.sort_columns)
+    def _write(self, spec: TableSpec, run_dir: Path, dates: list[date] | None) -> None:
+        """Write ``_new`` into the staged lake, one file per partition.
+
+        With few partition dates (the usual batch) each gets a plain COPY filtered to
+        its date: a partitioned COPY buffers every partition and writes at half the
+        speed. Rows are sorted by the table's sort columns within each file.
+        """
+        order = " ORDER BY " + ", ".join(spec.sort_columns) if spec.sort_columns else ""
         target = run_dir / "lake" / spec.name
         options = f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
-        single = getattr(self, "_single_partition", None)
-        if type(single) is date:  # a DATE partition (a timestamp would be named differently)
-            # One partition (the usual batch): a plain write into its folder, without
-            # the buffering of a partitioned write. Same layout and file name pattern.
-            folder = target / f"{spec.partition_column}={single.isoformat()}"
-            folder.mkdir(parents=True, exist_ok=True)
-            self.engine.execute(
-                f"COPY (SELECT {', '.join(spec.file_columns())} FROM _new ORDER BY {order}) "
-                f"TO '{_sql_path(folder / f'part-{self._batch_no:05d}-0.parquet')}' ({options})"
-            )
+        if dates is not None:
+            for d in dates:
+                folder = target / f"{spec.partition_column}={d.isoformat()}"
+                folder.mkdir(parents=True, exist_ok=True)
+                where = f" WHERE {spec.partition_column} = DATE '{d.isoformat()}'" if len(dates) > 1 else ""
+                self.engine.execute(
+                    f"COPY (SELECT {', '.join(spec.file_columns())} FROM _new{where}{order}) "
+                    f"TO '{_sql_path(folder / f'part-{self._batch_no:05d}-0.parquet')}' ({options})"
+                )
             return
         cols = ", ".join([*spec.file_columns(), spec.partition_column])
         target.mkdir(parents=True, exist_ok=True)
         self.engine.execute(
-            f"COPY (SELECT {cols} FROM _new ORDER BY {order}) TO '{_sql_path(target)}' "
+            f"COPY (SELECT {cols} FROM _new{order}) TO '{_sql_path(target)}' "
             f"({options}, PARTITION_BY ({spec.partition_column}), "
             f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', OVERWRITE_OR_IGNORE true)"
         )
 
-    def _write_observables(self, source: Source, spec: TableSpec, run_dir: Path) -> None:
-        """One pass over the new rows: every observable spec becomes a list of structs, unnested.
-
-        The rows are read back from the table files this batch just wrote (only the
-        columns observables use), which is cheaper than typing the records again.
-        """
-        written = sorted((run_dir / "lake" / spec.name).rglob(f"part-{self._batch_no:05d}-*.parquet"))
-        relation = "_new"
-        if written and spec.partition_column == "event_date" and not spec.extra_partitions:
-            files = ", ".join(f"'{_sql_path(p)}'" for p in written)
-            relation = (
-                f"read_parquet([{files}], hive_partitioning = true, "
-                f"hive_types = {{'{spec.partition_column}': DATE}})"
-            )
-        sql = observables_sql(source, spec, relation)
+    def _write_observables(
+        self, source: Source, spec: TableSpec, run_dir: Path, dates: list[date] | None
+    ) -> None:
+        """Write the observables of ``_new``: one pass per partition date (see :meth:`_write`)."""
+        sql = observables_sql(source, spec, "_new")
         if sql is None:
             return
         target = run_dir / "lake" / OBSERVABLES.name
+        options = f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
+        if dates is not None and spec.partition_column == "event_date":
+            cols = ", ".join(OBSERVABLES.file_columns())
+            for d in dates:
+                folder = target / f"source={spec.name}" / f"event_date={d.isoformat()}"
+                folder.mkdir(parents=True, exist_ok=True)
+                where = f" WHERE event_date = DATE '{d.isoformat()}'" if len(dates) > 1 else ""
+                self.engine.execute(
+                    f"COPY (SELECT {cols} FROM ({sql}){where}) "
+                    f"TO '{_sql_path(folder / f'part-{self._batch_no:05d}-0.parquet')}' ({options})"
+                )
+            return
         target.mkdir(parents=True, exist_ok=True)
         self.engine.execute(
-            f"COPY ({sql}) "
-            f"TO '{_sql_path(target)}' (FORMAT parquet, PARTITION_BY (source, event_date), "
-            f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', "
-            f"COMPRESSION {self.ws.config.ingest.compression}, OVERWRITE_OR_IGNORE true)"
+            f"COPY ({sql}) TO '{_sql_path(target)}' ({options}, PARTITION_BY (source, event_date), "
+            f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', OVERWRITE_OR_IGNORE true)"
         )
 
     # -- quarantine ---------------------------------------------------------------
@@ -808,6 +813,15 @@ def observables_sql(source: Source, spec: TableSpec, relation: str = "_new") -> 
             f"{bin_list} AS ip_bin FROM {relation}) {keep}"
         )
     return " UNION ALL ".join(branches)
+
+
+_KEY_DAY = re.compile(r"/(\d{4}/\d{2}/\d{2})/")
+
+
+def _key_day(origin: str) -> str:
+    """The ``YYYY/MM/DD`` of an S3-style log key (CloudTrail, flow logs, ...), or ''."""
+    m = _KEY_DAY.search(origin)
+    return m.group(1) if m else ""
 
 
 def _complete_json(data: bytes) -> bool:

@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -85,7 +85,10 @@ class MemoryIngestor(Ingestor):
             else:
                 yield from super()._inputs([target], run_dir)
 
-    def _write(self, spec: TableSpec, run_dir: Path) -> None:
+    def _partition_dates(self, spec: TableSpec) -> list[date] | None:
+        return None  # temp tables are not partitioned
+
+    def _write(self, spec: TableSpec, run_dir: Path, dates: list[date] | None) -> None:
         # The lake stores JSON columns as text; its views type them JSON again, and so do these tables.
         cols = ", ".join(f"CAST({c.name} AS JSON) AS {c.name}" if c.type == "JSON" else c.name for c in spec.columns)
         target = mem_table(spec.name)
@@ -95,7 +98,9 @@ class MemoryIngestor(Ingestor):
         order = ", ".join(spec.sort_columns)
         self.engine.execute(f"INSERT INTO {target} SELECT {cols} FROM _new ORDER BY {order}")
 
-    def _write_observables(self, source: Source, spec: TableSpec, run_dir: Path) -> None:
+    def _write_observables(
+        self, source: Source, spec: TableSpec, run_dir: Path, dates: list[date] | None
+    ) -> None:
         sql = observables_sql(source, spec)
         cols = ", ".join(c.name for c in OBSERVABLES.columns)
         self.engine.execute(
