@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,18 @@ from cairn.lake.catalog import Catalog
 from cairn.outputs.tables import to_jsonable
 from cairn.workspace import Workspace
 
+PIPE_WIDTH = 120
+"""Columns of tables written to a file or pipe (a terminal's own width is used when there is one;
+``COLUMNS`` overrides both). Rich's default for pipes, 80, folds most of cairn's tables."""
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A Rich console: the terminal's width, or :data:`PIPE_WIDTH` when output is not a terminal."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=PIPE_WIDTH)
+    return console
+
 
 @dataclass
 class AppState:
@@ -24,8 +37,8 @@ class AppState:
     config_path: Path | None = None
     json: bool = False
     quiet: bool = False
-    console: Console = field(default_factory=lambda: Console(stderr=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True))
+    console: Console = field(default_factory=make_console)
+    err: Console = field(default_factory=lambda: make_console(stderr=True))
     _ws: Workspace | None = None
     _engine: DuckDBEngine | None = None
 
