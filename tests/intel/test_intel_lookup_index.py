@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.engines.duckdb_engine import DuckDBEngine
-from cairn.intel.lookup import INDEX_PREFIX, ensure_index, run_lookup
+from cairn.intel.lookup import EXACT_TABLE, INDEX_PREFIX, ensure_index, run_lookup
 from cairn.intel.ranges import bin_of, cidr_range
 
 FAMILIES = ("asn", "cloud", "special", "warninglist", "indicator")
@@ -174,4 +174,34 @@ def test_hit_table_rebuilt_when_inputs_change():
               "unhex('00000000000000000000FFFF0BFFFFFF') AS range_end)")
     assert ensure_index(e)
     assert sorted(e.rows(f"SELECT matched FROM {INDEX_PREFIX}_hit")) == [("10.0.0.0/8",), ("11.0.0.0/8",)]
+    e.close()
+
+
+def test_exact_table_follows_the_feeds():
+    """Single-address indicators are read from ``_cairn_ipx_exact``, rebuilt when the feeds change."""
+    e = _workspace([], [("indicator", "10.1.2.3/32")])
+    e.register("_o", pa.table({"type": ["ip", "ip"], "value": ["10.1.2.3", "10.9.9.9"],
+                               "ip_bin": [bin_of("10.1.2.3"), bin_of("10.9.9.9")]}))
+    e.execute("CREATE TABLE obs AS SELECT * FROM _o")
+
+    def indicator_hits() -> list[tuple]:
+        m = run_lookup(e, "obs", "_t")
+        return sorted(e.rows(f"SELECT value, matched, match_kind FROM {m} WHERE family = 'indicator'"))
+
+    assert indicator_hits() == [("10.1.2.3", "10.1.2.3", "exact")]
+    assert e.rows(f"SELECT value FROM {EXACT_TABLE}") == [("10.1.2.3",)]
+    e.execute("INSERT INTO indicators SELECT 'u9', 'ip', '10.9.9.9', b, b, 32, 4, 'v2', NULL "
+              "FROM (SELECT unhex('00000000000000000000FFFF0A090909') AS b)")
+    assert indicator_hits() == [("10.1.2.3", "10.1.2.3", "exact"), ("10.9.9.9", "10.9.9.9", "exact")]
+    e.execute("DELETE FROM indicators WHERE value = '10.1.2.3'")
+    assert indicator_hits() == [("10.9.9.9", "10.9.9.9", "exact")]
+    e.close()
+
+
+def test_lookup_keeps_the_connections_row_order_setting():
+    e = _workspace([("asn", "10.0.0.0/8")], [])
+    e.register("_o", pa.table({"type": ["ip"], "value": ["10.1.2.3"], "ip_bin": [bin_of("10.1.2.3")]}))
+    e.execute("CREATE TABLE obs AS SELECT * FROM _o")
+    run_lookup(e, "obs", "_t")
+    assert e.scalar("SELECT current_setting('preserve_insertion_order')") is True
     e.close()

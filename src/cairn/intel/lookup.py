@@ -19,17 +19,21 @@ one ASOF join however they nest). The index build also writes ``_cairn_ipx_hit``
 each segment's match rows (family, ref, range, matched value, specificity and
 the most specific flag within the family) already joined to the ownership,
 warninglist and indicator tables, so a lookup is the ASOF join plus one
-equi-join on the integer ``seg_id``. Single-address indicators and Tor are
-equi-joins. Domains (and URL hosts) are expanded into their parent suffixes and
+equi-join on the integer ``seg_id``. Single-address indicators (copied into
+``_cairn_ipx_exact`` when the feeds change, so a lookup does not scan the feeds)
+and Tor are equi-joins. Each family of value matches runs only when the
+observables hold a type it applies to. Domains (and URL hosts) are expanded into their parent suffixes and
 equi-joined, which is "a subdomain of a listed domain matches it". Substring
 and regex warninglists run on the distinct observed values only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.intel.ownership.domains import suffixes_sql
-from cairn.intel.ranges import INDEX_TABLES, build_index, segments_sql, split_probes
+from cairn.intel.ranges import INDEX_TABLES, build_index, key_sql, segments_sql, split_probes
 from cairn.intel.tables import fingerprint, table_exists
 
 INDEX_PREFIX = "_cairn_ipx"
@@ -123,8 +127,29 @@ def ensure_index(engine: DuckDBEngine) -> bool:
     return True
 
 
+EXACT_TABLE = f"{INDEX_PREFIX}_exact"
+"""Single-address IP indicators, keyed by ``ip_bin`` (a copy of their rows in ``indicators``)."""
+_EXACT_WHERE = "type = 'ip' AND range_start IS NOT NULL AND range_start = range_end"
+
+
+def ensure_exact(engine: DuckDBEngine) -> None:
+    """Build :data:`EXACT_TABLE` when missing or stale (feeds loaded or replaced since); needs ``indicators``."""
+    fp = fingerprint(1, engine.rows(
+        f"SELECT count(*), min(feed_version), max(feed_version), count(DISTINCT feed_version), max(loaded_at) "
+        f"FROM indicators WHERE {_EXACT_WHERE}"))
+    meta = f"{EXACT_TABLE}_meta"
+    engine.execute(f"CREATE TABLE IF NOT EXISTS {meta} (fingerprint VARCHAR)")
+    if engine.scalar(f"SELECT max(fingerprint) FROM {meta}") == fp and table_exists(engine, EXACT_TABLE):
+        return
+    engine.execute(f"CREATE OR REPLACE TABLE {EXACT_TABLE} AS SELECT range_start AS ip_bin, indicator_uid, "
+                   f"range_start, range_end, value, prefix_len FROM indicators WHERE {_EXACT_WHERE} ORDER BY ip_bin")
+    engine.execute(f"DELETE FROM {meta}")
+    engine.execute(f"INSERT INTO {meta} VALUES (?)", [fp])
+
+
 def prepare_observables(engine: DuckDBEngine, observables: str, out: str) -> None:
-    """``<out>_obs``: distinct observables with the derived match keys (domain, url host, lower value).
+    """``<out>_obs``: distinct observables with the derived match keys (domain, url host, lower value,
+    and ``k``, the 128-bit key of the address for the range index).
 
     The keys are derived after ``DISTINCT`` (once per distinct value, not per row).
     """
@@ -136,10 +161,25 @@ def prepare_observables(engine: DuckDBEngine, observables: str, out: str) -> Non
                     WHEN type = 'url' THEN nullif(rtrim(lower(regexp_extract(value,
                         '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^:/?#\\[\\]]*)', 1)), '.'), '')
                END AS domain,
-               lower(value) AS lvalue
+               lower(value) AS lvalue,
+               {key_sql()} AS k
         FROM (SELECT DISTINCT type, value, ip_bin FROM {observables} WHERE value IS NOT NULL)
         """
     )
+
+
+@dataclass(frozen=True)
+class _Present:
+    """What the distinct observables hold, so that match families with nothing to match are skipped."""
+
+    types: frozenset[str]
+    domains: bool
+    addresses: bool
+
+    @classmethod
+    def of(cls, engine: DuckDBEngine, obs: str) -> _Present:
+        rows = engine.rows(f"SELECT DISTINCT type, domain IS NOT NULL, ip_bin IS NOT NULL FROM {obs}")
+        return cls(frozenset(r[0] for r in rows), any(r[1] for r in rows), any(r[2] for r in rows))
 
 
 def _ip_matches(out: str, indicators: bool) -> list[str]:
@@ -153,23 +193,23 @@ def _ip_matches(out: str, indicators: bool) -> list[str]:
         parts.append(
             f"""SELECT o.type, o.value, 'indicator', i.indicator_uid, i.range_start, i.range_end, i.value, 'exact',
                        i.prefix_len
-                FROM {o} o JOIN indicators i ON i.type = 'ip' AND i.range_start = o.ip_bin
-                                            AND i.range_end = o.ip_bin
-                WHERE o.ip_bin IS NOT NULL""")
+                FROM {o} o JOIN {EXACT_TABLE} i ON i.ip_bin = o.ip_bin""")
     return parts
 
 
-def _value_matches(out: str, indicators: bool) -> list[str]:
+def _value_matches(out: str, indicators: bool, present: _Present) -> list[str]:
+    """Matches on names, URLs, hashes and strings: warninglists always, indicators per type present."""
     o, s = f"{out}_obs", f"{out}_sfx"
     applies = "list_contains(w.observable_types, o.type)"
     kind = "CASE WHEN o.type = 'url' THEN 'url_host' WHEN s.n = s.n_labels THEN 'exact' ELSE 'parent_domain' END"
     null2 = "CAST(NULL AS BLOB), CAST(NULL AS BLOB)"
-    parts = [
+    parts = [] if not present.domains else [
         f"""SELECT o.type, o.value, 'warninglist', e.list, {null2}, e.value, {kind}, s.n
             FROM {o} o JOIN {s} s ON s.domain = o.domain
             JOIN warninglist_entries e ON e.type = 'hostname' AND e.value = s.suffix
             JOIN warninglists w ON w.list = e.list AND {applies}
-            WHERE w.match_subdomains OR s.n = s.n_labels OR (s.n = s.n_labels - 1 AND starts_with(s.domain, 'www.'))""",
+            WHERE w.match_subdomains OR s.n = s.n_labels OR (s.n = s.n_labels - 1 AND starts_with(s.domain, 'www.'))"""]
+    parts += [
         f"""SELECT o.type, o.value, 'warninglist', e.list, {null2}, e.value, 'exact', 1000
             FROM {o} o JOIN warninglist_entries e ON e.type = 'string' AND e.value = o.lvalue
             JOIN warninglists w ON w.list = e.list AND {applies}""",
@@ -180,18 +220,23 @@ def _value_matches(out: str, indicators: bool) -> list[str]:
             FROM {o} o JOIN warninglist_entries e ON e.type = 'regex' AND regexp_matches(o.value, e.value)
             JOIN warninglists w ON w.list = e.list AND {applies}""",
     ]
-    if indicators:
-        parts += [
+    if not indicators:
+        return parts
+    if present.domains:
+        parts.append(
             f"""SELECT o.type, o.value, 'indicator', i.indicator_uid, {null2}, i.value, {kind}, s.n
                 FROM {o} o JOIN {s} s ON s.domain = o.domain
-                JOIN indicators i ON i.type = 'domain' AND i.value = s.suffix""",
+                JOIN indicators i ON i.type = 'domain' AND i.value = s.suffix""")
+    if present.types & {"url", "hash", "email"}:
+        parts.append(
             f"""SELECT o.type, o.value, 'indicator', i.indicator_uid, {null2}, i.value, 'exact', 1000
                 FROM {o} o JOIN indicators i ON i.type = o.type AND i.value = o.value
-                WHERE o.type IN ('url', 'hash', 'email')""",
+                WHERE o.type IN ('url', 'hash', 'email')""")
+    if present.types & {"hash", "email"}:
+        parts.append(
             f"""SELECT o.type, o.value, 'indicator', i.indicator_uid, {null2}, i.value, 'exact', 1000
                 FROM {o} o JOIN indicators i ON i.type = o.type AND i.value = o.lvalue
-                WHERE o.type IN ('hash', 'email') AND o.lvalue <> o.value""",
-        ]
+                WHERE o.type IN ('hash', 'email') AND o.lvalue <> o.value""")
     return parts
 
 
@@ -206,12 +251,22 @@ def run_lookup(engine: DuckDBEngine, observables: str, out: str = "_lk") -> str:
     most-specific flag from the index (``_cairn_ipx_hit``); only the other matches
     (exact addresses, Tor, names, URLs, hashes: usually few) are ranked here, and a
     range match stays most specific unless such a match of its family is more specific.
+    The work tables carry no row order (``preserve_insertion_order`` is off meanwhile: ~10% faster).
     """
+    keep_order = engine.scalar("SELECT current_setting('preserve_insertion_order')")
+    engine.execute("SET preserve_insertion_order = false")
+    try:
+        return _run_lookup(engine, observables, out)
+    finally:
+        engine.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
+
+
+def _run_lookup(engine: DuckDBEngine, observables: str, out: str) -> str:
     ensure_index(engine)
     indicators = has_indicators(engine)
     prepare_observables(engine, observables, out)
     m = f"{out}_matches"
-    split_probes(engine, f"{out}_obs", "type, value", out)
+    split_probes(engine, f"{out}_obs", "type, value", out, keyed=True)
     engine.execute(
         f"""CREATE OR REPLACE TEMP TABLE {m} AS
         SELECT p.type, p.value, {", ".join("h." + c for c in _COLS.split(", ")[2:])}, h.most_specific
@@ -219,7 +274,11 @@ def run_lookup(engine: DuckDBEngine, observables: str, out: str = "_lk") -> str:
         JOIN {INDEX_PREFIX}_hit h ON h.seg_id = p.seg_id"""
     )
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_sfx AS {suffixes_sql(out + '_obs', 'domain')}")
-    union = "\nUNION ALL\n".join(_ip_matches(out, indicators) + _value_matches(out, indicators))
+    present = _Present.of(engine, f"{out}_obs")
+    if indicators and present.addresses:
+        ensure_exact(engine)
+    parts = (_ip_matches(out, indicators) if present.addresses else []) + _value_matches(out, indicators, present)
+    union = "\nUNION ALL\n".join(parts)
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_oth AS SELECT * FROM ({union}) AS u({_COLS})")
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_om AS SELECT type, value, family, max(specificity) AS mx "
                    f"FROM {out}_oth GROUP BY ALL")

@@ -198,19 +198,25 @@ def match_sql(probes: str, *, prefix: str = "_cairn_ipx", distinct: bool = False
     """
 
 
-def split_probes(engine: DuckDBEngine, probes: str, columns: str, out: str) -> None:
+def key_sql(column: str = "ip_bin") -> str:
+    """SQL of the 128-bit key (``UHUGEINT``) of a 16-byte address column; NULL for any other length."""
+    return f"CASE WHEN octet_length({column}) = 16 THEN {_KEY.format(x=column)} END"
+
+
+def split_probes(engine: DuckDBEngine, probes: str, columns: str, out: str, *, keyed: bool = False) -> None:
     """Temp tables ``{out}_p4 (<columns>, k UINTEGER)`` and ``{out}_p6 (<columns>, k UHUGEINT)``.
 
     ``probes`` is a relation (a name cairn chose) with a column ``ip_bin`` and the comma-separated
     ``columns`` to carry along; rows whose ``ip_bin`` is not 16 bytes long are left out. The key is
-    computed once per row. Both parts are materialised so that the engine knows their exact size
-    when it plans the ASOF joins of :func:`segments_sql` (over an estimated size it may pick a
-    nested-loop ASOF plan, ~100x slower on thousands of probes).
+    computed once per row, or read from the relation's column ``k`` (:func:`key_sql`) when ``keyed``.
+    Both parts are materialised so that the engine knows their exact size when it plans the ASOF
+    joins of :func:`segments_sql` (over an estimated size it may pick a nested-loop ASOF plan, ~100x
+    slower on thousands of probes).
     """
-    keyed = f"(SELECT {columns}, {_KEY.format(x='ip_bin')} AS k FROM {probes} WHERE octet_length(ip_bin) = 16)"
+    src = probes if keyed else f"(SELECT {columns}, {key_sql()} AS k FROM {probes})"
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_p4 AS SELECT {columns}, CAST(k - {_BASE} AS UINTEGER) AS k "
-                   f"FROM {keyed} WHERE k BETWEEN {_BASE} AND {_TOP}")
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_p6 AS SELECT {columns}, k FROM {keyed} "
+                   f"FROM {src} WHERE k BETWEEN {_BASE} AND {_TOP}")
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_p6 AS SELECT {columns}, k FROM {src} "
                    f"WHERE k < {_BASE} OR k > {_TOP}")
 
 
