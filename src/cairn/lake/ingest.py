@@ -589,14 +589,8 @@ class Ingestor:
         target = run_dir / "lake" / spec.name
         options = f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
         if dates is not None:
-            for d in dates:
-                folder = target / f"{spec.partition_column}={d.isoformat()}"
-                folder.mkdir(parents=True, exist_ok=True)
-                where = f" WHERE {spec.partition_column} = DATE '{d.isoformat()}'" if len(dates) > 1 else ""
-                self.engine.execute(
-                    f"COPY (SELECT {', '.join(spec.file_columns())} FROM _new{where}{order}) "
-                    f"TO '{_sql_path(folder / f'part-{self._batch_no:05d}-0.parquet')}' ({options})"
-                )
+            self._copy_by_date(", ".join(spec.file_columns()), "_new", order, spec.partition_column, dates,
+                               lambda d: target / f"{spec.partition_column}={d.isoformat()}")
             return
         cols = ", ".join([*spec.file_columns(), spec.partition_column])
         target.mkdir(parents=True, exist_ok=True)
@@ -605,6 +599,21 @@ class Ingestor:
             f"({options}, PARTITION_BY ({spec.partition_column}), "
             f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', OVERWRITE_OR_IGNORE true)"
         )
+
+    def _copy_by_date(
+        self, columns: str, relation: str, order: str, date_column: str, dates: list[date],
+        folder_of: Callable[[date], Path],
+    ) -> None:
+        """One plain ``COPY`` per partition date into ``folder_of(date)`` (filtered by date when several)."""
+        options = f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
+        for d in dates:
+            folder = folder_of(d)
+            folder.mkdir(parents=True, exist_ok=True)
+            where = f" WHERE {date_column} = DATE '{d.isoformat()}'" if len(dates) > 1 else ""
+            self.engine.execute(
+                f"COPY (SELECT {columns} FROM {relation}{where}{order}) "
+                f"TO '{_sql_path(folder / f'part-{self._batch_no:05d}-0.parquet')}' ({options})"
+            )
 
     def _write_observables(
         self, source: Source, spec: TableSpec, run_dir: Path, dates: list[date] | None
@@ -616,15 +625,8 @@ class Ingestor:
         target = run_dir / "lake" / OBSERVABLES.name
         options = f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
         if dates is not None and spec.partition_column == "event_date":
-            cols = ", ".join(OBSERVABLES.file_columns())
-            for d in dates:
-                folder = target / f"source={spec.name}" / f"event_date={d.isoformat()}"
-                folder.mkdir(parents=True, exist_ok=True)
-                where = f" WHERE event_date = DATE '{d.isoformat()}'" if len(dates) > 1 else ""
-                self.engine.execute(
-                    f"COPY (SELECT {cols} FROM ({sql}){where}) "
-                    f"TO '{_sql_path(folder / f'part-{self._batch_no:05d}-0.parquet')}' ({options})"
-                )
+            self._copy_by_date(", ".join(OBSERVABLES.file_columns()), f"({sql})", "", "event_date", dates,
+                               lambda d: target / f"source={spec.name}" / f"event_date={d.isoformat()}")
             return
         target.mkdir(parents=True, exist_ok=True)
         self.engine.execute(
