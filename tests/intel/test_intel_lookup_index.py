@@ -7,10 +7,12 @@ from __future__ import annotations
 import ipaddress
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.engines.duckdb_engine import DuckDBEngine
+from cairn.errors import EngineError
 from cairn.intel.lookup import EXACT_TABLE, INDEX_PREFIX, ensure_index, run_lookup
 from cairn.intel.ranges import bin_of, cidr_range
 
@@ -204,4 +206,14 @@ def test_lookup_keeps_the_connections_row_order_setting():
     e.execute("CREATE TABLE obs AS SELECT * FROM _o")
     run_lookup(e, "obs", "_t")
     assert e.scalar("SELECT current_setting('preserve_insertion_order')") is True
+    e.close()
+
+
+def test_lookup_failing_in_a_transaction_reports_its_own_error():
+    e = _workspace([("asn", "10.0.0.0/8")], [])
+    e.execute("BEGIN")
+    with pytest.raises(EngineError) as err:
+        run_lookup(e, "no_such_relation", "_t")
+    assert "no_such_relation" in str(err.value) and "aborted" not in str(err.value)
+    e.execute("ROLLBACK")
     e.close()

@@ -29,9 +29,11 @@ and regex warninglists run on the distinct observed values only.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from cairn.engines.duckdb_engine import DuckDBEngine
+from cairn.errors import EngineError
 from cairn.intel.ownership.domains import suffixes_sql
 from cairn.intel.ranges import INDEX_TABLES, build_index, key_sql, segments_sql, split_probes
 from cairn.intel.tables import fingerprint, table_exists
@@ -258,7 +260,9 @@ def run_lookup(engine: DuckDBEngine, observables: str, out: str = "_lk") -> str:
     try:
         return _run_lookup(engine, observables, out)
     finally:
-        engine.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
+        # Inside a transaction a failed statement aborts it and the SET is refused: the first error propagates.
+        with contextlib.suppress(EngineError):
+            engine.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
 
 
 def _run_lookup(engine: DuckDBEngine, observables: str, out: str) -> str:
