@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from rich.console import Console
 
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.lake.catalog import Catalog
-from cairn.outputs.tables import to_jsonable
+from cairn.outputs.tables import dumps
 from cairn.workspace import Workspace
 
 PIPE_WIDTH = 120
@@ -66,7 +65,7 @@ class AppState:
 
     def emit_json(self, data: Any) -> None:
         """Print machine-readable output."""
-        sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(dumps(data) + "\n")
 
     def close(self) -> None:
         """Release the engine."""

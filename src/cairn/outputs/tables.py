@@ -33,6 +33,23 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(data: Any, *, indent: int | None = 2) -> str:
+    """JSON text of ``data`` as :func:`to_jsonable` would make it, without walking it first
+    (the encoder converts bytes and times as it meets them; NaN, rare, takes the walk)."""
+    try:
+        return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False, default=_json_default)
+    except ValueError:
+        return json.dumps(to_jsonable(data), indent=indent, ensure_ascii=False)
+
+
 def rows_as_dicts(table: pa.Table) -> list[dict[str, Any]]:
     """The rows of ``table`` as JSON-friendly dicts."""
     return [{k: to_jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
