@@ -23,7 +23,7 @@ from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.intel.feed_tables import BASIS, EXPIRES_AT, INTEL_INDICATORS
 from cairn.intel.ownership.domains import suffixes_sql
 from cairn.intel.ranges import INDEX_TABLES, build_index, match_sql
-from cairn.intel.tables import fingerprint, table_exists
+from cairn.intel.tables import built_from, fingerprint, record_build, table_exists
 
 IND_TABLE = "_cairn_enx_ind"
 INDEX_PREFIX = "_cairn_enx"
@@ -70,10 +70,7 @@ def _source_sql(engine: DuckDBEngine, lake: str) -> str:
 def ensure_indicators(engine: DuckDBEngine, lake: str) -> bool:
     """Build ``_cairn_enx_ind`` and its CIDR index when missing or stale; True when (re)built."""
     fp = intel_fingerprint(engine)
-    engine.execute(f"CREATE TABLE IF NOT EXISTS {INDEX_PREFIX}_meta (fingerprint VARCHAR)")
-    tables = [IND_TABLE, *(f"{INDEX_PREFIX}_{t}" for t in INDEX_TABLES)]
-    if engine.scalar(f"SELECT max(fingerprint) FROM {INDEX_PREFIX}_meta") == fp and all(
-            table_exists(engine, t) for t in tables):
+    if built_from(engine, f"{INDEX_PREFIX}_meta", fp, [IND_TABLE, *(f"{INDEX_PREFIX}_{t}" for t in INDEX_TABLES)]):
         return False
     engine.execute(f"CREATE OR REPLACE TABLE {IND_TABLE} AS {_source_sql(engine, lake)} ORDER BY type, value")
     engine.execute(
@@ -81,8 +78,7 @@ def ensure_indicators(engine: DuckDBEngine, lake: str) -> bool:
         f"prefix_len FROM {IND_TABLE} WHERE type = 'ip' AND range_start IS NOT NULL AND prefix_len < {_FULL}")
     build_index(engine, "_enx_source", prefix=INDEX_PREFIX)
     engine.execute("DROP VIEW IF EXISTS _enx_source")
-    engine.execute(f"DELETE FROM {INDEX_PREFIX}_meta")
-    engine.execute(f"INSERT INTO {INDEX_PREFIX}_meta VALUES (?)", [fp])
+    record_build(engine, f"{INDEX_PREFIX}_meta", fp)
     return True
 
 

@@ -36,7 +36,7 @@ from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.errors import EngineError
 from cairn.intel.ownership.domains import suffixes_sql
 from cairn.intel.ranges import INDEX_TABLES, build_index, key_sql, segments_sql, split_probes
-from cairn.intel.tables import fingerprint, table_exists
+from cairn.intel.tables import built_from, fingerprint, record_build, table_exists
 
 INDEX_PREFIX = "_cairn_ipx"
 INDEX_FORMAT = 3
@@ -101,19 +101,22 @@ def index_fingerprint(engine: DuckDBEngine) -> str:
         )
     ]
     if has_indicators(engine):
-        parts.append(engine.rows(
-            f"SELECT count(*), min(feed_version), max(feed_version), count(DISTINCT feed_version), "
-            f"max(loaded_at) FROM indicators WHERE type = 'ip' AND prefix_len < {_FULL}"
-        ))
+        parts.append(_feed_state(engine, f"type = 'ip' AND prefix_len < {_FULL}"))
     return fingerprint(*parts)
+
+
+def _feed_state(engine: DuckDBEngine, where: str) -> list[tuple]:
+    """What changes when feeds holding the ``indicators`` rows matching ``where`` are loaded or replaced."""
+    return engine.rows(
+        f"SELECT count(*), min(feed_version), max(feed_version), count(DISTINCT feed_version), "
+        f"max(loaded_at) FROM indicators WHERE {where}"
+    )
 
 
 def ensure_index(engine: DuckDBEngine) -> bool:
     """Build the IP segment index when missing or stale; True when it was (re)built."""
     fp = index_fingerprint(engine)
-    engine.execute(f"CREATE TABLE IF NOT EXISTS {INDEX_PREFIX}_meta (fingerprint VARCHAR)")
-    if engine.scalar(f"SELECT max(fingerprint) FROM {INDEX_PREFIX}_meta") == fp and all(
-            table_exists(engine, f"{INDEX_PREFIX}_{t}") for t in LOOKUP_TABLES):
+    if built_from(engine, f"{INDEX_PREFIX}_meta", fp, (f"{INDEX_PREFIX}_{t}" for t in LOOKUP_TABLES)):
         return False
     indicators = has_indicators(engine)
     source = _INDEX_SOURCE + (_INDICATOR_RANGES if indicators else "")
@@ -123,8 +126,7 @@ def ensure_index(engine: DuckDBEngine) -> bool:
              if indicators or family != "indicator"]
     engine.execute(f"CREATE OR REPLACE TABLE {INDEX_PREFIX}_hit AS SELECT * FROM ({' UNION ALL '.join(parts)}) "
                    f"AS h({_HIT_COLS}) ORDER BY seg_id")
-    engine.execute(f"DELETE FROM {INDEX_PREFIX}_meta")
-    engine.execute(f"INSERT INTO {INDEX_PREFIX}_meta VALUES (?)", [fp])
+    record_build(engine, f"{INDEX_PREFIX}_meta", fp)
     engine.execute("DROP VIEW IF EXISTS _ipx_source")
     return True
 
@@ -136,17 +138,12 @@ _EXACT_WHERE = "type = 'ip' AND range_start IS NOT NULL AND range_start = range_
 
 def ensure_exact(engine: DuckDBEngine) -> None:
     """Build :data:`EXACT_TABLE` when missing or stale (feeds loaded or replaced since); needs ``indicators``."""
-    fp = fingerprint(1, engine.rows(
-        f"SELECT count(*), min(feed_version), max(feed_version), count(DISTINCT feed_version), max(loaded_at) "
-        f"FROM indicators WHERE {_EXACT_WHERE}"))
-    meta = f"{EXACT_TABLE}_meta"
-    engine.execute(f"CREATE TABLE IF NOT EXISTS {meta} (fingerprint VARCHAR)")
-    if engine.scalar(f"SELECT max(fingerprint) FROM {meta}") == fp and table_exists(engine, EXACT_TABLE):
+    fp, meta = fingerprint(1, _feed_state(engine, _EXACT_WHERE)), f"{EXACT_TABLE}_meta"
+    if built_from(engine, meta, fp, [EXACT_TABLE]):
         return
     engine.execute(f"CREATE OR REPLACE TABLE {EXACT_TABLE} AS SELECT range_start AS ip_bin, indicator_uid, "
                    f"range_start, range_end, value, prefix_len FROM indicators WHERE {_EXACT_WHERE} ORDER BY ip_bin")
-    engine.execute(f"DELETE FROM {meta}")
-    engine.execute(f"INSERT INTO {meta} VALUES (?)", [fp])
+    record_build(engine, meta, fp)
 
 
 def prepare_observables(engine: DuckDBEngine, observables: str, out: str) -> None:

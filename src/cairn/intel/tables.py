@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -139,3 +140,17 @@ def publish(engine: DuckDBEngine, lake: Path, name: str, table: pa.Table, fp: st
 def table_exists(engine: DuckDBEngine, name: str) -> bool:
     """Is there a table or view called ``name`` in the engine's catalog?"""
     return bool(engine.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]))
+
+
+def built_from(engine: DuckDBEngine, meta: str, fp: str, tables: Iterable[str]) -> bool:
+    """Were ``tables`` built from inputs with fingerprint ``fp`` (recorded in table ``meta``) and are
+    they all there? ``meta`` (a name cairn chose) is created when missing."""
+    engine.execute(f"CREATE TABLE IF NOT EXISTS {meta} (fingerprint VARCHAR)")
+    return engine.scalar(f"SELECT max(fingerprint) FROM {meta}") == fp and all(
+        table_exists(engine, t) for t in tables)
+
+
+def record_build(engine: DuckDBEngine, meta: str, fp: str) -> None:
+    """Record in ``meta`` that its tables are now built from inputs with fingerprint ``fp``."""
+    engine.execute(f"DELETE FROM {meta}")
+    engine.execute(f"INSERT INTO {meta} VALUES (?)", [fp])

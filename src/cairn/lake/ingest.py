@@ -587,7 +587,6 @@ class Ingestor:
         """
         order = " ORDER BY " + ", ".join(spec.sort_columns) if spec.sort_columns else ""
         target = run_dir / "lake" / spec.name
-        options = f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
         if dates is not None:
             self._copy_by_date(", ".join(spec.file_columns()), "_new", order, spec.partition_column, dates,
                                lambda d: target / f"{spec.partition_column}={d.isoformat()}")
@@ -596,23 +595,27 @@ class Ingestor:
         target.mkdir(parents=True, exist_ok=True)
         self.engine.execute(
             f"COPY (SELECT {cols} FROM _new{order}) TO '{_sql_path(target)}' "
-            f"({options}, PARTITION_BY ({spec.partition_column}), "
+            f"({self._copy_options}, PARTITION_BY ({spec.partition_column}), "
             f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', OVERWRITE_OR_IGNORE true)"
         )
+
+    @property
+    def _copy_options(self) -> str:
+        """``COPY ... TO`` options of every lake file."""
+        return f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
 
     def _copy_by_date(
         self, columns: str, relation: str, order: str, date_column: str, dates: list[date],
         folder_of: Callable[[date], Path],
     ) -> None:
         """One plain ``COPY`` per partition date into ``folder_of(date)`` (filtered by date when several)."""
-        options = f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
         for d in dates:
             folder = folder_of(d)
             folder.mkdir(parents=True, exist_ok=True)
             where = f" WHERE {date_column} = DATE '{d.isoformat()}'" if len(dates) > 1 else ""
             self.engine.execute(
                 f"COPY (SELECT {columns} FROM {relation}{where}{order}) "
-                f"TO '{_sql_path(folder / f'part-{self._batch_no:05d}-0.parquet')}' ({options})"
+                f"TO '{_sql_path(folder / f'part-{self._batch_no:05d}-0.parquet')}' ({self._copy_options})"
             )
 
     def _write_observables(
@@ -623,14 +626,13 @@ class Ingestor:
         if sql is None:
             return
         target = run_dir / "lake" / OBSERVABLES.name
-        options = f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
         if dates is not None and spec.partition_column == "event_date":
             self._copy_by_date(", ".join(OBSERVABLES.file_columns()), f"({sql})", "", "event_date", dates,
                                lambda d: target / f"source={spec.name}" / f"event_date={d.isoformat()}")
             return
         target.mkdir(parents=True, exist_ok=True)
         self.engine.execute(
-            f"COPY ({sql}) TO '{_sql_path(target)}' ({options}, PARTITION_BY (source, event_date), "
+            f"COPY ({sql}) TO '{_sql_path(target)}' ({self._copy_options}, PARTITION_BY (source, event_date), "
             f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', OVERWRITE_OR_IGNORE true)"
         )
 

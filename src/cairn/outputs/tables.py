@@ -18,12 +18,19 @@ from rich.table import Table
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 
 
-def to_jsonable(value: Any) -> Any:
-    """Make Arrow/Python values JSON friendly (bytes as base64, times as ISO 8601)."""
+def _json_leaf(value: Any) -> Any:
+    """Bytes as base64 and times as ISO 8601 text; anything else the JSON encoder does not know is an error."""
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Make Arrow/Python values JSON friendly (bytes as base64, times as ISO 8601)."""
+    if isinstance(value, bytes | dt.datetime | dt.date | dt.time):
+        return _json_leaf(value)
     if isinstance(value, dict):
         return {k: to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -33,19 +40,11 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def dumps(data: Any, *, indent: int | None = 2) -> str:
     """JSON text of ``data`` as :func:`to_jsonable` would make it, without walking it first
     (the encoder converts bytes and times as it meets them; NaN, rare, takes the walk)."""
     try:
-        return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False, default=_json_default)
+        return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False, default=_json_leaf)
     except ValueError:
         return json.dumps(to_jsonable(data), indent=indent, ensure_ascii=False)
 
