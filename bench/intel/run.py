@@ -10,7 +10,9 @@
    Tor, warninglists and the maltrail indicators: every family a real lookup matches); next to
    numpy ``searchsorted`` over the same sorted segment starts (the limit: find each address's
    segment and read its ASN) and a per-item ``ipaddress`` + ``bisect`` loop (sampled, scaled).
-   The ASN of every address is checked to agree between the three.
+   The ASN of every address is checked to agree between the three. Also timed once: the same
+   addresses as text through the Python API (``prepare`` + ``lookup_prepared``: what ``cairn
+   lookup`` does before printing), for what a user waits for end to end.
 
 Usage: python bench/intel/run.py [--quick] [--maltrail PATH] [--probes N] [--out DIR] [--repeat N]
 """
@@ -201,7 +203,8 @@ def lookups(ws_dir: Path, n_probes: int, sample_n: int, repeat: int) -> tuple[li
                  f"tables {ref_wall:.1f} s (CPU {ref_cpu:.1f} s)", ""))
 
     pr = probes(n_probes, 42)
-    e.register("bench_obs_a", pa.table({"type": pa.array(["ip"] * n_probes), "value": [bin_to_ip(b) for b in pr],
+    texts = [bin_to_ip(b) for b in pr]
+    e.register("bench_obs_a", pa.table({"type": pa.array(["ip"] * n_probes), "value": texts,
                                         "ip_bin": pa.array(pr, pa.binary())}))
     e.execute("CREATE OR REPLACE TEMP TABLE bench_obs AS SELECT * FROM bench_obs_a")  # the observables relation
     e.unregister("bench_obs_a")
@@ -211,6 +214,9 @@ def lookups(ws_dir: Path, n_probes: int, sample_n: int, repeat: int) -> tuple[li
     w_lk, c_lk, _ = timed(lambda: run_lookup(e, "bench_obs", "_bench"), repeat)
     hits = dict(e.rows("SELECT family, count(*) FROM _bench_matches GROUP BY 1"))
     rate = n_probes / w_lk
+    # What a user of the Python API (and `cairn lookup`, before printing) waits for: text in, one row per value
+    # out with verdict, ownership and warninglists.
+    w_api, c_api, api_rows = timed(lambda: api.lookup_prepared(e, ws, api.prepare(texts)).num_rows, 1)
 
     # numpy: the limit, over the same sorted segment starts
     npx = NumpyIndex(e, INDEX_PREFIX)
@@ -247,6 +253,8 @@ def lookups(ws_dir: Path, n_probes: int, sample_n: int, repeat: int) -> tuple[li
         ("lookup run_lookup (real path)", f"{n_probes:,} IPs ({n_distinct:,} distinct), "
          + ", ".join(f"{v:,} {k}" for k, v in sorted(hits.items())),
          f"{rate:,.0f} lookups/s", f"{w_lk:.3f} s (CPU {c_lk:.3f} s)", "PASS" if rate >= 1e6 else "FAIL"),
+        ("lookup api (text in, verdict rows out)", f"{api_rows:,} rows: normalise, look up, verdicts, ownership",
+         f"{n_probes / w_api:,.0f} lookups/s", f"{w_api:.3f} s (CPU {c_api:.3f} s)", ""),
         ("lookup numpy searchsorted (limit)", f"{n_probes:,} IPs, uint32 / 2x uint64 keys, ASN only",
          f"{n_probes / w_np:,.0f} lookups/s", f"{w_np:.3f} s (CPU {c_np:.3f} s)",
          f"{'PASS' if limit_ratio <= 3 else 'FAIL'} run_lookup/limit {limit_ratio:.2f}x "

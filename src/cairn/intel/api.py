@@ -12,12 +12,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from cairn.engines.duckdb_engine import DuckDBEngine
-from cairn.intel import normalize as norm
 from cairn.intel.lookup import run_lookup
+from cairn.intel.lookup_values import prepare_values
 from cairn.intel.ownership import ensure_tables
 from cairn.intel.ownership.domains import registrable_sql
 from cairn.intel.ownership.special import is_shareable
@@ -25,11 +26,6 @@ from cairn.intel.settings import intel_settings
 from cairn.intel.verdict import INTEL_CACHE_DDL, build_verdicts
 from cairn.lake.catalog import Catalog
 from cairn.workspace import Workspace
-
-INPUT_SCHEMA = pa.schema(
-    [("input", pa.string()), ("type", pa.string()), ("value", pa.string()), ("ip_bin", pa.binary()),
-     ("error", pa.string())]
-)
 
 
 def _as_strings(values: Any) -> list[str | None]:
@@ -45,19 +41,9 @@ def _as_strings(values: Any) -> list[str | None]:
 
 
 def prepare(values: Iterable[Any] | Any) -> pa.Table:
-    """Refang, type and canonicalise inputs into ``(input, type, value, ip_bin, error)`` rows."""
-    rows = []
-    for raw in _as_strings(values):
-        if raw is None or not raw.strip():
-            continue
-        n = norm.normalize(raw)
-        if n.value is None:
-            rows.append((raw, n.type, None, None, n.reason))
-            continue
-        ip_bin = n.range_start if n.type == "ip" and n.range_start == n.range_end else None
-        rows.append((raw, n.type, n.value, ip_bin, None))
-    cols = list(map(list, zip(*rows, strict=True))) if rows else [[] for _ in INPUT_SCHEMA]
-    return pa.table(cols, schema=INPUT_SCHEMA)
+    """Refang, type and canonicalise inputs into ``(input, type, value, ip_bin, error)`` rows
+    (:func:`cairn.intel.lookup_values.prepare_values`; blank values are left out)."""
+    return prepare_values(_as_strings(values))
 
 
 def result_sql(out: str) -> str:
@@ -111,11 +97,16 @@ def result_sql(out: str) -> str:
     """
 
 
-def lookup_relation(engine: DuckDBEngine, relation: str, out: str = "_lk") -> pa.Table:
-    """Verdict and ownership of every ``(type, value, ip_bin)`` row of ``relation`` (tables must exist)."""
+def _match_and_judge(engine: DuckDBEngine, relation: str, out: str) -> None:
+    """Matches, evidence and verdicts of ``relation`` (``<out>_matches``, ``_evidence``, ``_verdicts``)."""
     engine.execute(INTEL_CACHE_DDL)
     run_lookup(engine, relation, out)
     build_verdicts(engine, out)
+
+
+def lookup_relation(engine: DuckDBEngine, relation: str, out: str = "_lk") -> pa.Table:
+    """Verdict and ownership of every ``(type, value, ip_bin)`` row of ``relation`` (tables must exist)."""
+    _match_and_judge(engine, relation, out)
     return engine.arrow(result_sql(out) + " ORDER BY type, value")
 
 
@@ -126,26 +117,41 @@ def ensure(engine: DuckDBEngine, ws: Workspace) -> None:
         ensure_tables(engine, ws.root, ws.lake, intel_settings(ws.config))
 
 
+def _shareable_column(prepared: pa.Table) -> pa.Array:
+    """:func:`is_shareable` of the values that are not single addresses (one call per distinct value);
+    null for single addresses (the lookup's special-range matches decide them) and invalid inputs."""
+    single = pc.and_(pc.equal(prepared["type"], "ip"), pc.is_valid(prepared["ip_bin"]))
+    need = pc.and_(pc.is_valid(prepared["value"]), pc.invert(pc.fill_null(single, False)))
+    idx = np.flatnonzero(need.to_numpy(zero_copy_only=False))
+    out: list[bool | None] = [None] * prepared.num_rows
+    seen: dict[str, bool] = {}
+    for i, v in zip(idx.tolist(), prepared["value"].take(pa.array(idx)).to_pylist(), strict=True):
+        share = seen.get(v)
+        out[i] = seen[v] = is_shareable(v) if share is None else share
+    return pa.array(out, pa.bool_())
+
+
 def lookup_prepared(engine: DuckDBEngine, ws: Workspace, prepared: pa.Table) -> pa.Table:
-    """Look up already prepared inputs (:func:`prepare`); adds ``input``, ``shareable`` and ``error``."""
+    """Look up already prepared inputs (:func:`prepare`), one row per input in its order;
+    adds ``input``, ``error`` and ``shareable`` (may the value go to an outside service)."""
     ensure(engine, ws)
     good = prepared.filter(pc.is_valid(prepared["value"]))
+    rows = prepared.append_column("_share", _shareable_column(prepared)).append_column(
+        "_i", pa.array(np.arange(prepared.num_rows, dtype=np.int64)))
     engine.register("_lk_input", good.select(["type", "value", "ip_bin"]))
+    engine.register("_lk_rows", rows)
     try:
-        res = lookup_relation(engine, "_lk_input")
+        _match_and_judge(engine, "_lk_input", "_lk")
+        return engine.arrow(
+            f"""SELECT p.input, p.error,
+                       CASE WHEN p.value IS NOT NULL
+                            THEN coalesce(p._share, len(coalesce(r.special_ranges, [])) = 0) END AS shareable,
+                       p.type, p.value, r.* EXCLUDE (type, value)
+                FROM _lk_rows p LEFT JOIN ({result_sql("_lk")}) r ON r.type = p.type AND r.value = p.value
+                ORDER BY p._i""")
     finally:
         engine.unregister("_lk_input")
-    by_key = {(r["type"], r["value"]): r for r in res.to_pylist()}
-    rows = []
-    for p in prepared.to_pylist():
-        r = dict(by_key.get((p["type"], p["value"]), {})) if p["value"] else {}
-        r.update(input=p["input"], type=p["type"], value=p["value"], error=p["error"],
-                 shareable=is_shareable(p["value"]) if p["value"] else None)
-        rows.append(r)
-    names = ["input", "error", "shareable", *res.schema.names]
-    schema = pa.schema([pa.field("input", pa.string()), pa.field("error", pa.string()),
-                        pa.field("shareable", pa.bool_()), *res.schema])
-    return pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows], schema=schema)
+        engine.unregister("_lk_rows")
 
 
 def lookup(values: Iterable[Any] | Any, workspace: Path | str | Workspace | None = None,
