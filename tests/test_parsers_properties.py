@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cairn.lake.addresses import bin_to_ip, classify, ip_to_bin, parse_ip
+from cairn.lake.addresses import bin_to_ip, classify, ip_map, ip_to_bin, parse_ip
 from cairn.sources.framing import line_items, salvage_document
 from conftest import Lake
 
@@ -124,6 +124,23 @@ def test_ip_binary_round_trip(addr: ipaddress.IPv4Address | ipaddress.IPv6Addres
     if addr.version == 4:
         assert classify(f"::ffff:{addr}")[1:3] == (ip, b)
         assert classify(".".join(f"{int(o):03d}" for o in str(addr).split(".")))[1:3] == (ip, b)
+
+
+_ADDRESS_TEXTS = st.one_of(
+    ipv4.map(str), ipv6.map(str), ipv6.map(lambda a: a.exploded.upper()), ipv4.map(lambda a: f"::ffff:{a}"),
+    ipv4.map(lambda a: ".".join(f"{int(o):03d}" for o in str(a).split("."))), ipv4.map(lambda a: f" {a} "),
+    st.text(alphabet="0123456789abcdefABCDEF:.[]% ", max_size=24),
+    st.sampled_from(["ec2.amazonaws.com", "AWS Internal", "example.org", "", "::", "::1", "::1.2.3.4", "::102:304",
+                     "1::2::3", "12345::", "256.1.1.1", "01.2.3.4", "fe80::1%eth0", "[2001:db8::1]"]),
+)
+
+
+@SETTINGS
+@given(st.lists(_ADDRESS_TEXTS, max_size=40))
+def test_ip_map_equals_classify(values: list[str]) -> None:
+    """The vectorised map (plain IPv4 by Arrow, plain IPv6 by inet_pton/ntop) answers as classify does."""
+    got = {r["value"]: (r["kind"], r["ip"], r["ip_bin"], r["domain"]) for r in ip_map([*values, None]).to_pylist()}
+    assert got == {v: classify(v) for v in values}
 
 
 @SETTINGS

@@ -10,8 +10,9 @@ from intel_support import intel_ws  # noqa: F401
 
 from cairn.intel import normalize as norm
 from cairn.intel.api import lookup_prepared, prepare
-from cairn.intel.lookup_values import PLAIN_V4, _plain_v6, prepare_values
+from cairn.intel.lookup_values import prepare_values
 from cairn.intel.ownership.special import is_shareable
+from cairn.lake.addresses import PLAIN_V4, plain_v6
 
 TRICKY = [
     "1.2.3.4", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3.04", "1.2.3", "1.2.3.4.5", "1.2.3.4:80",
@@ -52,11 +53,11 @@ def test_tricky_values_equal_the_reference():
 
 
 def test_plain_v6_fast_path_and_its_exits():
-    assert _plain_v6("2001:0DB8::0001") == ("2001:db8::1", ipaddress.IPv6Address("2001:db8::1").packed)
-    assert _plain_v6("1:0:0:2:0:0:0:3") == ("1:0:0:2::3", ipaddress.IPv6Address("1::2:0:0:0:3").packed)
+    assert plain_v6("2001:0DB8::0001") == ("2001:db8::1", ipaddress.IPv6Address("2001:db8::1").packed)
+    assert plain_v6("1:0:0:2:0:0:0:3") == ("1:0:0:2::3", ipaddress.IPv6Address("1::2:0:0:0:3").packed)
     # mapped, IPv4-compatible (the C library prints dots), dotted, zoned and invalid texts take the general path
     for text in ("::ffff:102:304", "::102:304", "::1.2.3.4", "fe80::1%eth0", "1::2::3", "12345::", "ab"):
-        assert _plain_v6(text) is None, text
+        assert plain_v6(text) is None, text
 
 
 def test_order_kept_with_fast_and_general_values_interleaved():

@@ -6,14 +6,12 @@ without its per-value cost on the common shapes:
 - plain dotted IPv4 addresses (no port, prefix, padding or defanging) are recognised and
   packed by Arrow compute, vectorised;
 - plain IPv6 addresses (hex digits and colons) are packed and printed by the C library
-  (``inet_pton`` / ``inet_ntop`` write the same RFC 5952 text as :mod:`ipaddress`);
-  IPv4-mapped and dotted forms take the general path;
+  (:func:`cairn.lake.addresses.plain_v6`); IPv4-mapped and dotted forms take the general path;
 - everything else goes through ``normalize`` once per distinct value.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,37 +19,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cairn.intel import normalize as norm
+from cairn.lake.addresses import PLAIN_V4, plain_v4_bins, plain_v6
 
 INPUT_SCHEMA = pa.schema(
     [("input", pa.string()), ("type", pa.string()), ("value", pa.string()), ("ip_bin", pa.binary()),
      ("error", pa.string())]
 )
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-PLAIN_V4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"
-"""A dotted IPv4 address that :mod:`ipaddress` accepts as it is (no leading zeros)."""
-_V6_CHARS = frozenset("0123456789abcdefABCDEF:")
-_MAPPED = b"\x00" * 10 + b"\xff\xff"
-
 _Row = tuple[str, str | None, str | None, bytes | None, str | None]
-
-
-def _plain_v6(text: str) -> tuple[str, bytes] | None:
-    """``(canonical text, 16 bytes)`` of a plain IPv6 address, or None to take the general path."""
-    if not 2 <= len(text) <= 39 or not _V6_CHARS.issuperset(text):
-        return None
-    try:
-        packed = socket.inet_pton(socket.AF_INET6, text)
-    except OSError:
-        return None
-    if packed[:12] == _MAPPED:
-        return None
-    canonical = socket.inet_ntop(socket.AF_INET6, packed)
-    return (None if "." in canonical else (canonical, packed))  # IPv4-compatible forms: ipaddress prints hex
 
 
 def normalize_one(raw: str) -> _Row:
     """``(input, type, value, ip_bin, error)`` of one non-blank value."""
-    fast = _plain_v6(raw)
+    fast = plain_v6(raw)
     if fast is not None:
         return raw, "ip", fast[0], fast[1], None
     n = norm.normalize(raw)
@@ -64,12 +43,7 @@ def normalize_one(raw: str) -> _Row:
 def _v4_rows(texts: pa.Array) -> pa.Table:
     """Rows of plain dotted IPv4 addresses: value as given, ``ip_bin`` the IPv4-mapped 16 bytes."""
     n = len(texts)
-    octets = pc.list_flatten(pc.split_pattern(texts, ".")).cast(pa.uint8()).to_numpy(zero_copy_only=False)
-    keys = np.zeros((n, 16), dtype=np.uint8)
-    keys[:, 10:12] = 0xFF
-    keys[:, 12:] = octets.reshape(n, 4)
-    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(keys.tobytes())])
-    return pa.table([texts, pa.array(["ip"] * n, pa.string()), texts, fixed.cast(pa.binary()),
+    return pa.table([texts, pa.array(["ip"] * n, pa.string()), texts, plain_v4_bins(texts),
                      pa.nulls(n, pa.string())], schema=INPUT_SCHEMA)
 
 

@@ -214,8 +214,12 @@ WITH h AS (
            list_filter(range(1, len(names) + 1), lambda i:
                NOT list_contains({_KNOWN_LIST}, names[i]) AND list_position(names, names[i]) = i) AS p_extra,
            {_POSITIONS}
+    -- The IS NOT NULL changes no result (the join below never matches a NULL header) but lowers the
+    -- planner's estimate of this relation (a handful of formats) below the records': without it the
+    -- records become the join's build side and all rows come out of one thread (2x slower on 2 cores).
     FROM (SELECT header, string_split(header, ' ') AS names
-          FROM (SELECT DISTINCT left(raw, strpos(raw, {_NL}) - 1) AS header FROM _records))
+          FROM (SELECT DISTINCT left(raw, strpos(raw, {_NL}) - 1) AS header FROM _records)
+          WHERE header IS NOT NULL)
 ), r AS (
     SELECT origin, locator, raw, strpos(raw, {_NL}) AS nl FROM _records
 ), s AS (
