@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cairn.lake.addresses import bin_to_ip, classify, ip_map, ip_to_bin, parse_ip
-from cairn.sources.framing import line_items, salvage_document
+from cairn.sources.framing import line_items, line_table, salvage_document
 from conftest import Lake
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -104,6 +104,25 @@ def test_line_items_numbers_and_keeps_every_line(lines: list[bytes], eol: bytes)
             r.raw.decode("utf-8")
         assert r.reason.startswith("not valid UTF-8 at column ")
 
+
+
+_TEXT_LINE = st.one_of(
+    st.text(alphabet=st.sampled_from(list(' \t\r\x0b\x0c\x1c\u3000\u00a0{}"a1é')), max_size=12),
+    st.sampled_from(['{"a": 1}', "", " ", "\r", "\r\r", "x\r", "\x0b\x0c", "\u3000", "\ufeff{}"]),
+)
+
+
+@SETTINGS
+@given(st.lists(_TEXT_LINE, max_size=40), st.sampled_from(["\n", "\r\n", ""]))
+def test_line_table_equals_line_items(lines: list[str], end: str) -> None:
+    """The bulk splitter keeps the same lines with the same numbers; non-UTF-8 data is left to line_items."""
+    data = ("\n".join(lines) + end).encode()
+    items, rejected = line_items("o", data)
+    table = line_table(data)
+    assert table is not None and rejected == []
+    assert [f"line {n}" for n in table["n"].to_pylist()] == [loc for _, loc, _, _ in items]
+    assert table["item"].to_pylist() == [text for _, _, text, _ in items]
+    assert line_table(data + b"\xff\n") is None
 
 ipv4 = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
 ipv6 = st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address)

@@ -43,6 +43,7 @@ from cairn.sources.framing import (
     is_multi_document,
     items_table,
     line_items,
+    line_table,
     salvage_document,
 )
 from cairn.workspace import Workspace
@@ -315,7 +316,17 @@ class Ingestor:
             # The stream was cut inside the last line: it is complete only if it parses.
             cut = data.rfind(b"\n") + 1
             data, tail = data[:cut], data[cut:]
-        rows, rejected = line_items(f.origin, data)
+        table = line_table(data)
+        if table is None:
+            rows, rejected = line_items(f.origin, data)
+        else:
+            rows, rejected = [], []
+            batch.engine.register("_lines_in", table)
+            try:
+                batch.add_items_sql("SELECT ? AS origin, 'line ' || n AS locator, item, CAST(NULL AS VARCHAR) AS header "
+                                    "FROM _lines_in", [f.origin])
+            finally:
+                batch.engine.unregister("_lines_in")
         if damage:
             n = data.count(b"\n") + 1
             if tail.strip() and _complete_json(tail):
