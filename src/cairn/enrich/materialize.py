@@ -182,7 +182,10 @@ def _enrich_files(engine: DuckDBEngine, ws: Workspace, files: list[str], run_dir
     enrich_relation(engine, "_enr_input", "_enr", materialize=False)
     summary.details["match_seconds"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
-    summary.observables = int(engine.scalar("SELECT count(*) FROM _enr_input") or 0)
+    # The catalog holds each file's row count: no scan of the observables for it.
+    summary.observables = int(engine.scalar(
+        "SELECT sum(rows) FROM _cairn_files WHERE table_name = 'observables' AND list_contains(?, path)",
+        [files]) or 0)
     summary.matches = int(engine.scalar("SELECT count(*) FROM _enr_matches") or 0)
     summary.matched_observables = int(engine.scalar(
         "SELECT count(*) FROM (SELECT DISTINCT event_uid, source, field, value FROM _enr_matches)") or 0)
