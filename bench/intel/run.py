@@ -10,7 +10,10 @@
    Tor, warninglists and the maltrail indicators: every family a real lookup matches); next to
    numpy ``searchsorted`` over the same sorted segment starts (the limit: find each address's
    segment and read its ASN) and a per-item ``ipaddress`` + ``bisect`` loop (sampled, scaled).
-   The ASN of every address is checked to agree between the three. Also timed once: the same
+   The ASN of every address is checked to agree between the three. Informational, no target: numpy
+   also expanding every address's range match rows (as ``_cairn_ipx_hit`` row indices, the work
+   ``run_lookup``'s range part does, minus the strings), with the row count checked against
+   ``run_lookup``'s. Also timed once: the same
    addresses as text through the Python API (``prepare`` + ``lookup_prepared``: what ``cairn
    lookup`` does before printing), for what a user waits for end to end.
 
@@ -125,6 +128,9 @@ class NumpyIndex:
         ca = e.arrow(f"SELECT c.seg_id, coalesce(a.asn, 0) AS asn FROM {prefix}_cover c "
                      f"JOIN own_asn a USING (range_start, range_end) WHERE c.family = 'asn'")
         self.asn[ca["seg_id"].to_numpy()] = ca["asn"].to_numpy()
+        # Every segment's match rows (``_hit``, ordered by segment) as offsets into that table.
+        hit_seg = e.arrow(f"SELECT seg_id FROM {prefix}_hit ORDER BY seg_id")["seg_id"].to_numpy()
+        self.hit_off = np.searchsorted(hit_seg, np.arange(nseg + 1))
 
     @staticmethod
     def split(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,6 +170,39 @@ class NumpyIndex:
             idx[run] = a - 1
         out[~v4] = np.where(idx >= 0, self.asn[self.s6[np.maximum(idx, 0)]], -1)
         return out
+
+
+    def segment_ids(self, v4: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        """Segment id (or -1) of each probe: the same searches as :meth:`lookup`."""
+        out = np.full(len(v4), -1, dtype=np.int64)
+        i4 = np.searchsorted(self.k4, (lo[v4] & np.uint64(0xFFFFFFFF)).astype(np.uint32), side="right") - 1
+        out[v4] = np.where(i4 >= 0, self.s4[np.maximum(i4, 0)], -1)
+        qh, ql = hi[~v4], lo[~v4]
+        left = np.searchsorted(self.hi6, qh, side="left")
+        right = np.searchsorted(self.hi6, qh, side="right")
+        idx = left - 1
+        run = np.nonzero(left < right)[0]
+        if len(run):
+            a, b, want = left[run], right[run], ql[run]
+            while (a < b).any():
+                active = a < b
+                mid = (a + b) // 2
+                ok = active & (self.lo6[np.minimum(mid, len(self.lo6) - 1)] <= want)
+                a = np.where(ok, mid + 1, a)
+                b = np.where(active & ~ok, mid, b)
+            idx[run] = a - 1
+        out[~v4] = np.where(idx >= 0, self.s6[np.maximum(idx, 0)], -1)
+        return out
+
+    def match_rows(self, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probe index, ``_hit`` row index) of every range match: what ``run_lookup``'s range part returns,
+        as integers instead of rows with their strings."""
+        found = np.flatnonzero(seg >= 0)
+        start, stop = self.hit_off[seg[found]], self.hit_off[seg[found] + 1]
+        count = stop - start
+        first = np.cumsum(count) - count
+        rows = np.arange(count.sum()) - np.repeat(first - start, count)
+        return np.repeat(found, count), rows
 
 
 def python_loop(sample: list[bytes], starts: list[int], seg_ids: list[int], asn: list[int]) -> list[int]:
@@ -228,6 +267,13 @@ def lookups(ws_dir: Path, n_probes: int, sample_n: int, repeat: int) -> tuple[li
 
     w_np, c_np, np_asn = timed(np_job, repeat)
     w_nps, c_nps, np_asn_sorted = timed(lambda: np_job(True), repeat)
+
+    def np_rows_job() -> tuple[np.ndarray, np.ndarray]:
+        v4, hi, lo = NumpyIndex.split(buf)
+        return npx.match_rows(npx.segment_ids(v4, hi, lo))
+
+    w_npr, c_npr, (_, np_rows) = timed(np_rows_job, repeat)
+    range_rows = int(e.scalar("SELECT count(*) FROM _bench_matches WHERE match_kind <> 'exact'"))
     limit_ratio = w_lk / w_np
 
     # the per-item loop, sampled
@@ -262,6 +308,9 @@ def lookups(ws_dir: Path, n_probes: int, sample_n: int, repeat: int) -> tuple[li
         ("lookup numpy sort + searchsorted", f"{n_probes:,} IPs, probes sorted first",
          f"{n_probes / w_nps:,.0f} lookups/s", f"{w_nps:.3f} s (CPU {c_nps:.3f} s)",
          f"run_lookup/this {w_lk / w_nps:.2f}x"),
+        ("lookup numpy + match rows (no target)", f"{len(np_rows):,} range match rows as indices "
+         f"({range_rows:,} in run_lookup)", f"{n_probes / w_npr:,.0f} lookups/s",
+         f"{w_npr:.3f} s (CPU {c_npr:.3f} s)", f"run_lookup/this {w_lk / w_npr:.2f}x"),
         ("lookup ipaddress + bisect loop", f"{len(sample):,} sampled", f"{py_rate:,.0f} lookups/s",
          f"{n_probes / py_rate:.1f} s scaled to {n_probes:,}", ""),
         ("answers agree (ASN per IP)", "run_lookup = numpy = loop", "yes" if agree else f"NO ({differ} differ)", "",
