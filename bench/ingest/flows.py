@@ -19,20 +19,18 @@ Usage: python bench/ingest/flows.py [--events 1000000] [--distinct 400000] [--re
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import ipaddress
 import json
-import os
 import random
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import ROOT, bench_main
+
 SAMPLE = ROOT / "tests" / "fixtures" / "vpcflow" / "default-v2.log"
 
 
@@ -84,18 +82,6 @@ def generate(out: Path, events: int, distinct: int, per_file: int, seed: int) ->
     return out
 
 
-def spawn(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
-    """Run ``cmd``: wall s, CPU s, peak RSS MB, stdout."""
-    t = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out = proc.stdout.read() if proc.stdout else b""
-    err = proc.stderr.read() if proc.stderr else b""
-    _, status, ru = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd[:3]} failed: {err.decode()[-2000:]}")
-    return time.monotonic() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, out.decode()
-
-
 def child(approach: str, corpus: Path) -> None:
     """Runs in a child process (baselines): prints the record count."""
     files = sorted(str(p) for p in corpus.glob("*.log.gz"))
@@ -125,47 +111,8 @@ def child(approach: str, corpus: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--distinct", type=int, default=400_000, help="size of the address pool")
-    ap.add_argument("--per-file", type=int, default=100_000)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=2, help="runs per approach; the fastest counts")
-    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "flows")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    if a.child:
-        child(a.child, a.corpus)
-        return
-    corpus = generate(ROOT / "bench" / "corpus" / f"vpcflow-{a.events}-d{a.distinct}-seed{a.seed}", a.events,
-                      a.distinct, a.per_file, a.seed)
-    gz = sum(p.stat().st_size for p in corpus.glob("*.log.gz"))
-    load = os.getloadavg()
-    print(f"cpus {os.cpu_count()}, load average {load[0]:.2f}; corpus {corpus} ({gz / 1e6:.0f} MB gz)", flush=True)
-    runs: dict[str, tuple[float, float, float]] = {}
-    cairn = str(Path(sys.executable).with_name("cairn"))
-    for approach in ("cairn", "duckdb_read_csv", "python_loop"):
-        best = None
-        for _ in range(a.repeat):
-            if approach == "cairn":
-                ws = a.work / "ws"
-                shutil.rmtree(ws, ignore_errors=True)
-                wall, cpu, rss, out = spawn([cairn, "--workspace", str(ws), "--json", "-q", "ingest", str(corpus)])
-                summary = json.loads(out)
-                assert summary["loaded"] == a.events, summary
-            else:
-                wall, cpu, rss, out = spawn([sys.executable, __file__, "--child", approach, "--corpus", str(corpus)])
-                assert int(out.split()[-1]) == a.events, out
-            if best is None or wall < best[0]:
-                best = (wall, cpu, rss)
-        runs[approach] = best  # type: ignore[assignment]
-        print(f"{approach:16} {best[0]:6.2f} s (CPU {best[1]:.2f} s)  {a.events / best[0]:>10,.0f} records/s  "
-              f"peak RSS {best[2]:,.0f} MB", flush=True)
-    c = runs["cairn"][0]
-    print(f"cairn / read_csv {runs['duckdb_read_csv'][0] / c:.2f} of the parse-only limit's throughput; "
-          f"cairn / plain loop {runs['python_loop'][0] / c:.2f}x (no target: issue 2's targets are for CloudTrail)")
-
+    bench_main(__file__, name="vpcflow", limit="duckdb_read_csv", distinct=400_000, distinct_help="size of the address pool",
+               generate=generate, child=child)
 
 if __name__ == "__main__":
     main()

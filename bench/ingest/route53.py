@@ -14,7 +14,6 @@ Usage: python bench/ingest/route53.py [--events 1000000] [--distinct 50000] [--r
 
 from __future__ import annotations
 
-import argparse
 import copy
 import gzip
 import json
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from flows import ROOT, spawn
+from compare import ROOT, bench_main
 
 FIX = ROOT / "tests" / "fixtures" / "route53"
 
@@ -105,46 +104,8 @@ def child(approach: str, corpus: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--distinct", type=int, default=50_000, help="size of the source address and name pools")
-    ap.add_argument("--per-file", type=int, default=100_000)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=2, help="runs per approach; the fastest counts")
-    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "route53")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    if a.child:
-        child(a.child, a.corpus)
-        return
-    corpus = generate(ROOT / "bench" / "corpus" / f"route53-{a.events}-d{a.distinct}-seed{a.seed}", a.events,
-                      a.distinct, a.per_file, a.seed)
-    gz = sum(p.stat().st_size for p in corpus.glob("*.log.gz"))
-    print(f"corpus {corpus} ({gz / 1e6:.0f} MB gz)", flush=True)
-    runs: dict[str, tuple[float, float, float]] = {}
-    cairn = str(Path(sys.executable).with_name("cairn"))
-    for approach in ("cairn", "duckdb_read_json", "python_loop"):
-        best = None
-        for _ in range(a.repeat):
-            if approach == "cairn":
-                ws = a.work / "ws"
-                shutil.rmtree(ws, ignore_errors=True)
-                wall, cpu, rss, out = spawn([cairn, "--workspace", str(ws), "--json", "-q", "ingest", str(corpus)])
-                summary = json.loads(out)
-                assert summary["loaded"] + summary["duplicates"] == a.events, summary
-            else:
-                wall, cpu, rss, out = spawn([sys.executable, __file__, "--child", approach, "--corpus", str(corpus)])
-                assert int(out.split()[-1]) == a.events, out
-            if best is None or wall < best[0]:
-                best = (wall, cpu, rss)
-        runs[approach] = best  # type: ignore[assignment]
-        print(f"{approach:17} {best[0]:6.2f} s (CPU {best[1]:.2f} s)  {a.events / best[0]:>10,.0f} records/s  "
-              f"peak RSS {best[2]:,.0f} MB", flush=True)
-    c = runs["cairn"][0]
-    print(f"cairn / read_json {runs['duckdb_read_json'][0] / c:.2f} of the parse-only limit's throughput; "
-          f"cairn / plain loop {runs['python_loop'][0] / c:.2f}x (no target: issue 2's targets are for CloudTrail)")
-
+    bench_main(__file__, name="route53", limit="duckdb_read_json", distinct=50_000, distinct_help="size of the source address and name pools",
+               generate=generate, child=child)
 
 if __name__ == "__main__":
     main()

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cairn.intel import normalize as norm
-from cairn.lake.addresses import PLAIN_V4, plain_v4_bins, plain_v6
+from cairn.lake.addresses import PLAIN_V4, plain_v4_table, plain_v6
 
 INPUT_SCHEMA = pa.schema(
     [("input", pa.string()), ("type", pa.string()), ("value", pa.string()), ("ip_bin", pa.binary()),
@@ -40,24 +40,17 @@ def normalize_one(raw: str) -> _Row:
     return raw, n.type, n.value, ip_bin, None
 
 
-def _v4_rows(texts: pa.Array) -> pa.Table:
-    """Rows of plain dotted IPv4 addresses: value as given, ``ip_bin`` the IPv4-mapped 16 bytes."""
-    n = len(texts)
-    return pa.table([texts, pa.array(["ip"] * n, pa.string()), texts, plain_v4_bins(texts),
-                     pa.nulls(n, pa.string())], schema=INPUT_SCHEMA)
-
-
 def prepare_values(values: Sequence[str | None]) -> pa.Table:
     """:data:`INPUT_SCHEMA` rows for ``values`` in their order; None and blank values are left out."""
     texts = pa.array(values, pa.string())
     fast = pc.fill_null(pc.match_substring_regex(texts, PLAIN_V4), False)
-    fast_pos = np.flatnonzero(fast.to_numpy(zero_copy_only=False))
-    parts = [_v4_rows(texts.filter(fast))]
+    is_fast = fast.to_numpy(zero_copy_only=False)
+    fast_pos = np.flatnonzero(is_fast)
+    parts = [plain_v4_table(texts.filter(fast), INPUT_SCHEMA)]
     done: dict[str, _Row] = {}
     rows: list[_Row] = []
     slow_pos: list[int] = []
-    slow_idx = np.flatnonzero(~fast.to_numpy(zero_copy_only=False)).tolist()
-    for i in slow_idx:
+    for i in np.flatnonzero(~is_fast).tolist():
         raw = values[i]
         if raw is None or not raw.strip():
             continue

@@ -22,7 +22,9 @@ AWS_INTERNAL = "AWS Internal"
 _PADDED_V4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-PLAIN_V4 = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"
+IPV4_RE = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
+"""A dotted-quad IPv4 address without leading zeros (unanchored: also for IPv4 embedded in IPv6 text)."""
+PLAIN_V4 = f"^{IPV4_RE}$"
 """A dotted IPv4 address that :mod:`ipaddress` accepts as it is (no leading zeros): its own canonical text."""
 _V6_CHARS = frozenset("0123456789abcdefABCDEF:")
 _MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
@@ -61,6 +63,14 @@ def plain_v4_bins(texts: pa.Array) -> pa.Array:
     keys[:, 12:] = octets.reshape(n, 4)
     fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(keys.tobytes())])
     return fixed.cast(pa.binary())
+
+
+def plain_v4_table(texts: pa.Array, schema: pa.Schema) -> pa.Table:
+    """Rows ``(text, 'ip', text, 16 bytes, NULL)`` in ``schema`` (:data:`IP_MAP_SCHEMA` or a lookup input
+    schema: those columns in that order) of texts that all match :data:`PLAIN_V4`."""
+    n = len(texts)
+    return pa.table([texts, pa.array(["ip"] * n, pa.string()), texts, plain_v4_bins(texts),
+                     pa.nulls(n, pa.string())], schema=schema)
 
 
 def plain_v6(text: str) -> tuple[str, bytes] | None:
@@ -139,9 +149,7 @@ def ip_map(values: Iterable[str | None]) -> pa.Table:
     answers, with plain IPv4 addresses done by Arrow compute and plain IPv6 ones by :func:`plain_v6`."""
     keys = pa.array(list(dict.fromkeys(v for v in values if v is not None)), pa.string())
     fast = pc.fill_null(pc.match_substring_regex(keys, PLAIN_V4), False)
-    v4 = keys.filter(fast)
-    parts = [pa.table([v4, pa.array(["ip"] * len(v4), pa.string()), v4, plain_v4_bins(v4),
-                       pa.nulls(len(v4), pa.string())], schema=IP_MAP_SCHEMA)]
+    parts = [plain_v4_table(keys.filter(fast), IP_MAP_SCHEMA)]
     rest = keys.filter(pc.invert(fast)).to_pylist()
     if rest:
         rows = []

@@ -25,9 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-IPV4_RE = rf"({_OCTET}\.){{3}}{_OCTET}"
-"""A dotted-quad IPv4 address without leading zeros (as embedded in IPv6 text)."""
+from cairn.lake.addresses import IPV4_RE
 
 
 def cwl_body(item: str = "item") -> str:
