@@ -111,8 +111,10 @@ def child(approach: str, corpus: Path) -> None:
 
 
 def main() -> None:
-    bench_main(__file__, name="vpcflow", limit="duckdb_read_csv", distinct=400_000, distinct_help="size of the address pool",
+    bench_main(__file__, name="vpcflow", limit="duckdb_read_csv", distinct=400_000,
+               distinct_help="size of the address pool",
                generate=generate, child=child)
+
 
 if __name__ == "__main__":
     main()

@@ -104,8 +104,10 @@ def child(approach: str, corpus: Path) -> None:
 
 
 def main() -> None:
-    bench_main(__file__, name="route53", limit="duckdb_read_json", distinct=50_000, distinct_help="size of the source address and name pools",
+    bench_main(__file__, name="route53", limit="duckdb_read_json", distinct=50_000,
+               distinct_help="size of the source address and name pools",
                generate=generate, child=child)
+
 
 if __name__ == "__main__":
     main()
