@@ -73,10 +73,11 @@ def test_one_date_and_many_dates_batches_land_in_their_partitions(
         )
         assert [r[0] for r in listed] == sorted(folders)
         assert lake.scalar("SELECT count(*) FROM cloudtrail") == len(records)
-        # rows are sorted by time within each file
+        # each file holds its date's records in arrival order
         for f in (lake.ws.lake / "cloudtrail").rglob("*.parquet"):
-            times = [r[0] for r in lake.rows(f"SELECT event_time FROM read_parquet('{f}')")]
-            assert times == sorted(times)
+            day = f.parent.name.removeprefix("event_date=")
+            ids = [r[0] for r in lake.rows(f"SELECT event_uid FROM read_parquet('{f}')")]
+            assert ids == [r["eventID"] for r in records if r["eventTime"].startswith(day)]
 
 
 def _expected_observables(r: dict[str, Any]) -> set[tuple[str, str, str]]:

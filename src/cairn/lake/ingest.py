@@ -594,18 +594,20 @@ class Ingestor:
 
         With few partition dates (the usual batch) each gets a plain COPY filtered to
         its date: a partitioned COPY buffers every partition and writes at half the
-        speed. Rows are sorted by the table's sort columns within each file.
+        speed. Rows keep their arrival order (files in listing order, records in file
+        order): a batch's file spans most of its day whatever the order, so sorting
+        would buy no file or row-group pruning and cost ~10% of the ingest (the payload
+        sort) and ~15% more bytes (measured on 1M CloudTrail events).
         """
-        order = " ORDER BY " + ", ".join(spec.sort_columns) if spec.sort_columns else ""
         target = run_dir / "lake" / spec.name
         if dates is not None:
-            self._copy_by_date(", ".join(spec.file_columns()), "_new", order, spec.partition_column, dates,
+            self._copy_by_date(", ".join(spec.file_columns()), "_new", spec.partition_column, dates,
                                lambda d: target / f"{spec.partition_column}={d.isoformat()}")
             return
         cols = ", ".join([*spec.file_columns(), spec.partition_column])
         target.mkdir(parents=True, exist_ok=True)
         self.engine.execute(
-            f"COPY (SELECT {cols} FROM _new{order}) TO '{_sql_path(target)}' "
+            f"COPY (SELECT {cols} FROM _new) TO '{_sql_path(target)}' "
             f"({self._copy_options}, PARTITION_BY ({spec.partition_column}), "
             f"FILENAME_PATTERN 'part-{self._batch_no:05d}-{{i}}', OVERWRITE_OR_IGNORE true)"
         )
@@ -616,7 +618,7 @@ class Ingestor:
         return f"FORMAT parquet, COMPRESSION {self.ws.config.ingest.compression}"
 
     def _copy_by_date(
-        self, columns: str, relation: str, order: str, date_column: str, dates: list[date],
+        self, columns: str, relation: str, date_column: str, dates: list[date],
         folder_of: Callable[[date], Path],
     ) -> None:
         """One plain ``COPY`` per partition date into ``folder_of(date)`` (filtered by date when several)."""
@@ -625,7 +627,7 @@ class Ingestor:
             folder.mkdir(parents=True, exist_ok=True)
             where = f" WHERE {date_column} = DATE '{d.isoformat()}'" if len(dates) > 1 else ""
             self.engine.execute(
-                f"COPY (SELECT {columns} FROM {relation}{where}{order}) "
+                f"COPY (SELECT {columns} FROM {relation}{where}) "
                 f"TO '{_sql_path(folder / f'part-{self._batch_no:05d}-0.parquet')}' ({self._copy_options})"
             )
 
@@ -638,7 +640,7 @@ class Ingestor:
             return
         target = run_dir / "lake" / OBSERVABLES.name
         if dates is not None and spec.partition_column == "event_date":
-            self._copy_by_date(", ".join(OBSERVABLES.file_columns()), f"({sql})", "", "event_date", dates,
+            self._copy_by_date(", ".join(OBSERVABLES.file_columns()), f"({sql})", "event_date", dates,
                                lambda d: target / f"source={spec.name}" / f"event_date={d.isoformat()}")
             return
         target.mkdir(parents=True, exist_ok=True)

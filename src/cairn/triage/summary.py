@@ -65,9 +65,11 @@ def user_agents(engine: DuckDBEngine) -> list[dict[str, Any]]:
 
 
 def errors(engine: DuckDBEngine) -> list[dict[str, Any]]:
-    """Errors (AccessDenied and friends) by code and API."""
+    """Errors (AccessDenied and friends) by code and API; the example message is the earliest one
+    (ties: the smallest text), whatever order the events are stored in."""
     return _dicts(engine, f"""
-        SELECT error_code, event_source, event_name, count(*) AS count, any_value(error_message) AS example_message,
+        SELECT error_code, event_source, event_name, count(*) AS count,
+               arg_min(error_message, (error_message IS NULL, event_time, error_message)) AS example_message,
                min(event_time) AS first, max(event_time) AS last
         FROM {ACT} WHERE error_code IS NOT NULL GROUP BY ALL ORDER BY count DESC, error_code, event_name""")
 
