@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,20 @@ class DuckDBEngine:
     def unregister(self, name: str) -> None:
         """Forget a registered table."""
         self.con.unregister(name)
+
+    @contextmanager
+    def unordered(self) -> Iterator[None]:
+        """Statements inside may produce and insert rows in any order (``preserve_insertion_order``
+        off: the engine then runs order-keeping sinks, such as an INSERT from an Arrow scan, on
+        every thread). The previous setting is restored; inside a failed transaction the engine
+        refuses that, and the statement's own error is the one that propagates."""
+        keep = self.scalar("SELECT current_setting('preserve_insertion_order')")
+        self.execute("SET preserve_insertion_order = false")
+        try:
+            yield
+        finally:
+            with suppress(EngineError):
+                self.execute(f"SET preserve_insertion_order = {'true' if keep else 'false'}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

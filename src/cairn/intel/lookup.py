@@ -29,11 +29,9 @@ and regex warninglists run on the distinct observed values only.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 from cairn.engines.duckdb_engine import DuckDBEngine
-from cairn.errors import EngineError
 from cairn.intel.ownership.domains import suffixes_sql
 from cairn.intel.ranges import INDEX_TABLES, build_index, key_sql, segments_sql, split_probes
 from cairn.intel.tables import built_from, fingerprint, record_build, table_exists
@@ -252,14 +250,8 @@ def run_lookup(engine: DuckDBEngine, observables: str, out: str = "_lk") -> str:
     range match stays most specific unless such a match of its family is more specific.
     The work tables carry no row order (``preserve_insertion_order`` is off meanwhile: ~10% faster).
     """
-    keep_order = engine.scalar("SELECT current_setting('preserve_insertion_order')")
-    engine.execute("SET preserve_insertion_order = false")
-    try:
+    with engine.unordered():
         return _run_lookup(engine, observables, out)
-    finally:
-        # Inside a transaction a failed statement aborts it and the SET is refused: the first error propagates.
-        with contextlib.suppress(EngineError):
-            engine.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
 
 
 def _run_lookup(engine: DuckDBEngine, observables: str, out: str) -> str:

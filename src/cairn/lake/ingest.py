@@ -43,6 +43,7 @@ from cairn.sources.framing import (
     is_multi_document,
     items_table,
     line_items,
+    line_items_table,
     line_table,
     salvage_document,
 )
@@ -131,6 +132,7 @@ class _Batch:
         # Files whose items the engine read from JSON documents (re-serialised text).
         self.engine_documents: dict[str, Path] = {}
         self.framing_sql: str | None = None
+        self.arrow_items: list[pa.Table] = []
         engine.execute(
             "CREATE OR REPLACE TEMP TABLE _items "
             "(origin VARCHAR, locator VARCHAR, item VARCHAR, header VARCHAR)"
@@ -148,6 +150,27 @@ class _Batch:
             self.engine.execute("INSERT INTO _items SELECT * FROM _items_in")
         finally:
             self.engine.unregister("_items_in")
+
+    def add_items_arrow(self, table: pa.Table) -> None:
+        """Queue items held in Arrow (the columns of ``_items``) for :meth:`flush_items_arrow`."""
+        if table.num_rows:
+            self.arrow_items.append(table.select(ITEMS_SCHEMA.names).cast(ITEMS_SCHEMA))
+
+    def flush_items_arrow(self) -> None:
+        """Run the records SQL over every queued item in one statement, straight from Arrow (never
+        copied into ``_items``). Unordered: an order-keeping INSERT from an Arrow scan runs on one
+        thread, and the engine parallelises a scan only over many rows (1M Route 53 lines: copy into
+        ``_items`` 1.4 s + records 0.55 s -> 0.4 s). So these records land in no particular order."""
+        if not self.arrow_items:
+            return
+        self.engine.register("_items_in", pa.concat_tables(self.arrow_items))
+        try:
+            with self.engine.unordered():
+                self.engine.execute(f"INSERT INTO _records_all WITH _items AS (SELECT * FROM _items_in) "
+                                    f"SELECT * FROM ({self.source.records_sql})")
+        finally:
+            self.engine.unregister("_items_in")
+            self.arrow_items = []
 
     def add_items_sql(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> None:
         self.engine.execute(f"INSERT INTO _items SELECT * FROM ({sql})", params)
@@ -306,6 +329,7 @@ class Ingestor:
                     self._frame_lines(batch, f)
             else:
                 self._frame_documents(batch, files, planned[0].compressed, planned[0].multi)
+            batch.flush_items_arrow()
         self._process(batch, source, run_dir, summary)
 
     @staticmethod
@@ -321,12 +345,7 @@ class Ingestor:
             rows, rejected = line_items(f.origin, data)
         else:
             rows, rejected = [], []
-            batch.engine.register("_lines_in", table)
-            try:
-                batch.add_items_sql("SELECT ? AS origin, 'line ' || n AS locator, item, CAST(NULL AS VARCHAR) AS header "
-                                    "FROM _lines_in", [f.origin])
-            finally:
-                batch.engine.unregister("_lines_in")
+            batch.add_items_arrow(line_items_table(f.origin, table))
         if damage:
             n = data.count(b"\n") + 1
             if tail.strip() and _complete_json(tail):
@@ -594,10 +613,11 @@ class Ingestor:
 
         With few partition dates (the usual batch) each gets a plain COPY filtered to
         its date: a partitioned COPY buffers every partition and writes at half the
-        speed. Rows keep their arrival order (files in listing order, records in file
-        order): a batch's file spans most of its day whatever the order, so sorting
-        would buy no file or row-group pruning and cost ~10% of the ingest (the payload
-        sort) and ~15% more bytes (measured on 1M CloudTrail events).
+        speed. Rows are not sorted (JSON documents keep file and record order, line
+        files come in no particular order, see :meth:`_Batch.flush_items_arrow`): a
+        batch's file spans most of its day whatever the order, so sorting would buy no
+        file or row-group pruning and cost ~10% of the ingest (the payload sort) and
+        ~15% more bytes (measured on 1M CloudTrail events).
         """
         target = run_dir / "lake" / spec.name
         if dates is not None:

@@ -35,7 +35,7 @@ class TableSpec:
     time_column: str = "event_time"
     partition_column: str = "event_date"
     sort_columns: tuple[str, ...] = ("event_time",)
-    """Row order of the table in memory (streaming enrichment); lake files keep arrival order."""
+    """Row order of the table in memory (streaming enrichment); lake files are not sorted."""
     extra_partitions: tuple[str, ...] = field(default_factory=tuple)
     view: Callable[[Any], str] | None = None
     """Derived tables only: builds the view's SELECT from the catalog (the table has no files)."""

@@ -166,6 +166,18 @@ def line_table(data: bytes) -> pa.Table | None:
     return pa.Table.from_batches(table.to_batches(max_chunksize=LINE_CHUNK), LINE_TABLE_SCHEMA)
 
 
+def line_items_table(origin: str, lines: pa.Table, header: pa.Array | None = None) -> pa.Table:
+    """Items (:data:`ITEMS_SCHEMA`) of the lines of :func:`line_table` from ``origin``: locator
+    ``line N``, and ``header`` (one per line) when given, else null."""
+    n = lines.num_rows
+    return pa.table([
+        pa.repeat(pa.scalar(origin, pa.string()), n),
+        pc.binary_join_element_wise("line ", pc.cast(lines["n"], pa.string()), ""),
+        lines["item"],
+        header if header is not None else pa.nulls(n, pa.string()),
+    ], schema=ITEMS_SCHEMA)
+
+
 def items_table(rows: list[tuple[str, str, str, str | None]]) -> pa.Table:
     """Arrow table of items in :data:`ITEMS_SCHEMA`."""
     if not rows:

@@ -81,7 +81,7 @@ SELECT
     id_field,
     time_field,
     {ip_list(_TOP_VALUES)} AS ips,
-    raw::JSON AS raw, origin, locator,
+    raw, origin, locator,
     CASE WHEN time_field IS NULL
               THEN 'no time field (looked for {", ".join(TIME_FIELDS)})'
          WHEN ts IS NULL THEN 'time field ' || time_field || ' is not a timestamp: ' || left(tt, 64)

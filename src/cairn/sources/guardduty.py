@@ -290,7 +290,7 @@ SELECT
     {_SAMPLE} AS sample,
     coalesce(_jx[1], _jx[2]) AS resource,
     coalesce(_jx[3], _jx[4]) AS service,
-    raw::JSON AS raw, origin, locator,
+    raw, origin, locator,
     CASE WHEN nullif(j.id, '') IS NULL THEN 'id is missing'
          WHEN j.updatedAt IS NULL THEN 'updatedAt is missing'
          WHEN ts IS NULL THEN 'updatedAt is not a timestamp: ' || left(j.updatedAt, 64)

@@ -120,7 +120,7 @@ SELECT
     j.firewall_rule_action AS firewall_rule_action,
     j.firewall_rule_group_id AS firewall_rule_group_id,
     j.firewall_domain_list_id AS firewall_domain_list_id,
-    raw::JSON AS raw, origin, locator,
+    raw, origin, locator,
     CASE WHEN j.query_timestamp IS NULL THEN 'query_timestamp is missing'
          WHEN ts IS NULL THEN 'query_timestamp is not a timestamp: ' || left(j.query_timestamp, 64)
          WHEN nullif(j.query_name, '') IS NULL THEN 'query_name is missing'

@@ -282,7 +282,7 @@ SELECT
     j.Note.Text AS note_text,
     j.Note.UpdatedBy AS note_updated_by,
     _jx[6] AS product_fields,
-    raw::JSON AS raw, origin, locator,
+    raw, origin, locator,
     CASE WHEN nullif(j.Id, '') IS NULL THEN 'Id is missing'
          WHEN j.SchemaVersion IS NOT NULL AND j.SchemaVersion <> '2018-10-08'
               THEN 'unsupported SchemaVersion ' || left(j.SchemaVersion, 32) || ' (ASFF is 2018-10-08)'
