@@ -1,4 +1,4 @@
-"""``cairn.outputs.tables.dumps`` writes what ``json.dumps(to_jsonable(...))`` wrote, without the walk."""
+"""``cairn.outputs.json_text.dumps`` writes what ``json.dumps(to_jsonable(...))`` wrote, without the walk."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import math
 from decimal import Decimal
 
 import pyarrow as pa
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cairn.outputs.tables import BULK_ITEMS, dumps, rows_as_dicts, to_jsonable
+from cairn.outputs.json_text import BULK_ITEMS, dumps, rows_as_dicts, to_jsonable
 
 _leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(),
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(),
     st.binary(max_size=20), st.datetimes(timezones=st.just(dt.UTC)), st.dates(),
 )
 _tree = st.recursive(_leaf, lambda kids: st.one_of(
@@ -35,6 +36,27 @@ def test_nan_becomes_null_as_before():
     data = {"score": math.nan, "raw": b"\x00\xff", "at": dt.datetime(2026, 11, 29, 5, 0, tzinfo=dt.UTC)}
     assert dumps(data) == _old(data)
     assert json.loads(dumps(data)) == {"score": None, "raw": "AP8=", "at": "2026-11-29T05:00:00+00:00"}
+
+
+@pytest.mark.parametrize("data", [
+    math.inf, -math.inf, [1.0, math.inf], {"a": -math.inf, "b": [math.nan, {"c": math.inf}]},
+    [{"i": i, "x": math.inf if i == 3 else i / 2} for i in range(BULK_ITEMS + 1)],
+    {"rows": [math.inf] * (BULK_ITEMS + 1), "n": -math.inf},
+])
+def test_infinity_becomes_null_and_the_text_is_strict_json(data):
+    """JSON has no infinity: like NaN it is null, in every path of ``dumps`` and in ``to_jsonable``."""
+    def refuse(word):
+        raise ValueError(word)
+    assert json.loads(dumps(data), parse_constant=refuse) == json.loads(_old(data))
+    assert "Infinity" not in dumps(data) and "Infinity" not in dumps(data, indent=None)
+    assert "Infinity" not in _old(data)
+
+
+def test_rows_as_dicts_infinity_is_null():
+    table = pa.table({"f": pa.array([math.inf, -math.inf, math.nan, 1.5]),
+                      "l": pa.array([[math.inf], None, [math.nan, 2.0], []], pa.list_(pa.float32()))})
+    assert rows_as_dicts(table) == [{"f": None, "l": [None]}, {"f": None, "l": None},
+                                    {"f": None, "l": [None, 2.0]}, {"f": 1.5, "l": []}]
 
 
 def test_long_lists_are_one_compact_item_per_line_and_the_same_value():

@@ -8,9 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
+from duckdb.sqltypes import DuckDBPyType
 from rich.console import Console
 
 from cairn.engines.duckdb_engine import DuckDBEngine
+from cairn.errors import EngineError
 from cairn.lake.catalog import Catalog
 from cairn.outputs.tables import dumps
 from cairn.workspace import Workspace
@@ -21,11 +25,25 @@ PIPE_WIDTH = 120
 
 
 def make_console(*, stderr: bool = False) -> Console:
-    """A Rich console: the terminal's width, or :data:`PIPE_WIDTH` when output is not a terminal."""
-    console = Console(stderr=stderr)
+    """A Rich console: the terminal's width, or :data:`PIPE_WIDTH` when output is not a terminal.
+    Emoji codes are not replaced: ``:b:`` in an IPv6 address or ``:x:`` in a file stays as written."""
+    console = Console(stderr=stderr, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, width=PIPE_WIDTH)
+        console = Console(stderr=stderr, width=PIPE_WIDTH, emoji=False)
     return console
+
+
+_TEXT_TYPES = frozenset({"bit", "time with time zone"})
+"""DuckDB types Arrow carries wrongly (BIT as its internal bytes, TIMETZ without its offset)."""
+
+
+def _as_text(t: DuckDBPyType) -> bool:
+    """Is ``t`` (or a type nested in it) one of :data:`_TEXT_TYPES`?"""
+    if t.id in _TEXT_TYPES:
+        return True
+    if t.id not in ("struct", "list", "array", "map", "union"):
+        return False
+    return any(isinstance(c, DuckDBPyType) and _as_text(c) for _, c in t.children)
 
 
 @dataclass
@@ -62,6 +80,24 @@ class AppState:
             )
             Catalog(self._engine, ws.lake)
         return self._engine
+
+    def query_table(self, sql: str) -> pa.Table:
+        """The rows of the last statement of ``sql`` (user SQL), with columns of types Arrow would carry
+        wrongly (:data:`_TEXT_TYPES`, also nested) as DuckDB's text of them. SQL without a statement
+        that returns rows (empty, only comments) is an :class:`EngineError`."""
+        try:
+            rel = self.engine.con.sql(sql)
+            if rel is None:
+                raise EngineError("empty query: the SQL has no statement that returns rows")
+            as_text = [_as_text(t) for t in rel.types]
+            if any(as_text):
+                rel = rel.select(*[
+                    duckdb.SQLExpression(f"CAST(#{i} AS VARCHAR)" if text else f"#{i}").alias(name)
+                    for i, (name, text) in enumerate(zip(rel.columns, as_text, strict=True), 1)])
+            return rel.to_arrow_table()
+        except duckdb.Error as exc:
+            head = " ".join(sql.split())[:200]
+            raise EngineError(f"{type(exc).__name__}: {exc} (while running: {head})") from exc
 
     def emit_json(self, data: Any) -> None:
         """Print machine-readable output."""

@@ -33,7 +33,7 @@ from cairn.cli.triage_cmd import triage_command, triage_index_command
 from cairn.errors import CairnError
 from cairn.lake.catalog import Catalog, all_specs
 from cairn.lake.ingest import Ingestor, RunSummary
-from cairn.outputs.tables import FORMATS, render
+from cairn.outputs.tables import output_format, render
 
 app = typer.Typer(
     name="cairn",
@@ -198,25 +198,33 @@ def _ts(v: object) -> str:
 def query(
     ctx: typer.Context,
     sql: Annotated[str, typer.Argument(help="SQL over the lake's tables (or - to read it from stdin).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table|csv|json|jsonl|parquet")] = "table",
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="table|csv|json|jsonl|parquet (default: from the -o file's suffix "
+        ".csv/.json/.jsonl/.parquet, else table; json with --json)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Show at most this many rows (table format).")] = None,
 ) -> None:
-    """Run SQL over the lake (DuckDB dialect, portable SQL recommended)."""
+    """Run SQL over the lake (DuckDB dialect, portable SQL recommended).
+
+    Every column is written; JSON, JSON lines and Parquet rename repeated column names a, a_2, a_3, ...
+    Values with no faithful JSON/CSV/Python form (intervals, infinity, BC dates, BIT, ...) are written as
+    DuckDB's text of them; NaN and infinity as null in JSON.
+    """
+    from rich.markup import escape
+
     st = _state(ctx)
     if sql == "-":
         sql = sys.stdin.read()
-    if st.json and fmt == "table":
+    if st.json and fmt in (None, "table") and output is None:
         fmt = "json"
-    if fmt not in FORMATS:
-        raise CairnError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    fmt = output_format(fmt, output)
     refresh_for_query(st, sql)
-    table = st.engine.arrow(sql)
+    table = st.query_table(sql)
     if limit is not None and fmt == "table":
         table = table.slice(0, limit)
     render(table, fmt, output, console=st.console)
     if output and not st.json:
-        st.err.print(f"wrote {table.num_rows:,} rows to {output}")
+        st.err.print(f"wrote {table.num_rows:,} rows to {escape(str(output))}", highlight=False)
 
 
 @app.command()
@@ -252,13 +260,15 @@ app.add_typer(alerts_app, name="alerts")
 
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
-    """Print the effective settings."""
+    """Print the effective settings (secrets as ``***``; ``${ENV}`` references as written)."""
     from dataclasses import asdict
+
+    from cairn.config import redact
 
     st = _state(ctx)
     cfg = st.workspace.config
-    data = {"source": str(cfg.source) if cfg.source else None, "ingest": asdict(cfg.ingest),
-            "sources": {"vpcflow": asdict(cfg.vpcflow)}, "aws": asdict(cfg.aws), **cfg.extra}
+    data = redact({"source": str(cfg.source) if cfg.source else None, "ingest": asdict(cfg.ingest),
+                   "sources": {"vpcflow": asdict(cfg.vpcflow)}, "aws": asdict(cfg.aws), **cfg.extra})
     if st.json:
         st.emit_json(data)
     else:
@@ -275,7 +285,7 @@ def run() -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
+        Console(stderr=True, emoji=False).print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
