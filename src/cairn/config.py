@@ -11,7 +11,9 @@ sections are an error so that typos do not pass silently.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,64 @@ def _apply_env(cfg: Config) -> Config:
         aws = AwsSettings(profile=cfg.aws.profile, region=cfg.aws.region, endpoint_url=endpoint)
         return Config(ingest=cfg.ingest, vpcflow=cfg.vpcflow, aws=aws, extra=cfg.extra, source=cfg.source)
     return cfg
+
+
+# -- redaction for display -------------------------------------------------------------------------------
+_ENV_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_KEY_PARTS = re.compile(r"[a-z0-9]+")
+SECRET_KEY_WORDS = frozenset({"secret", "password", "passwd", "passphrase", "pwd", "token", "key", "apikey",
+                              "auth", "authorization", "credential", "credentials", "signature", "sig"})
+"""A key with one of these words (split at ``_``, ``-``, ``.`` and camelCase) holds a secret."""
+SECRET_KEYS = frozenset({"webhook_url"})
+"""Keys that hold secrets although no word of theirs says so (a Slack webhook URL is its token)."""
+_URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)([^/?#\s:@]+):([^/?#\s]+)@")
+_SECRET_PARAM = re.compile(
+    r"(?i)\b((?:[\w-]*[_-])?(?:access_?token|token|secret|password|passwd|pwd|api_?key|apikey|key|sig|"
+    r"signature|auth|credential))=([^&\s'\"#]+)")
+_SLACK_HOOK = re.compile(r"(?i)(\bhooks\.slack(?:-gov)?\.com/(?:services/|workflows/|triggers/)?)([\w/%.~-]+)")
+_HARMLESS_REST = re.compile(r"(?i)(?:bearer|basic|token|bot)?[\s:]*")
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a setting named ``key`` holds a secret (``password``, ``api_key``, ``X-Auth-Token``, ...)."""
+    words = _KEY_PARTS.findall(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower())
+    return key.lower() in SECRET_KEYS or any(w in SECRET_KEY_WORDS for w in words)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with URL passwords, secret-looking URL/query parameters (``token=``, ``sig=``, ...) and
+    Slack webhook paths replaced by ``***``."""
+    def hide(value: str) -> str:
+        return value if _ENV_REF.fullmatch(value) else "***"  # a ${ENV} reference is no secret
+
+    out = _SLACK_HOOK.sub(lambda m: f"{m.group(1)}{hide(m.group(2))}", text)
+    out = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={hide(m.group(2))}", out)
+    return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{hide(m.group(3))}@", out)
+
+
+def secrets_in_text(text: str) -> set[str]:
+    """The substrings :func:`redact_text` would hide (to scrub them wherever else they show up)."""
+    found = {m.group(2) for m in _SLACK_HOOK.finditer(text)}
+    found |= {m.group(2) for m in _SECRET_PARAM.finditer(text)}
+    found |= {m.group(3) for m in _URL_USERINFO.finditer(text)}
+    return {s for s in found if not _ENV_REF.fullmatch(s)}
+
+
+def redact(value: Any, key: str | None = None) -> Any:
+    """A copy of a settings value (table, list, scalar) fit to show: values of secret-looking keys become
+    ``***`` (``${ENV}`` references stay, as written), other strings go through :func:`redact_text`."""
+    if isinstance(value, Mapping):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v, key) for v in value]
+    secret = key is not None and is_secret_key(key)
+    if isinstance(value, str):
+        if secret and value and not (_ENV_REF.search(value) and _HARMLESS_REST.fullmatch(_ENV_REF.sub("", value))):
+            return "***"
+        return redact_text(value)
+    if secret and value is not None and not isinstance(value, bool):
+        return "***"
+    return value
 
 
 DEFAULT_CONFIG_TEXT = """\

@@ -281,7 +281,8 @@ def send_test(engine: DuckDBEngine, workspace: Any, settings: Any, name: str) ->
     try:
         dest = DESTINATIONS[action.type](action, ctx)
         try:
-            return dest.send(alert, f"{alert['alert_id']}:{name}")
+            receipt = dest.send(alert, f"{alert['alert_id']}:{name}")
+            return None if receipt is None else scrub(receipt)
         finally:
             dest.close()
     except CairnError as exc:

@@ -14,8 +14,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
-from cairn.config import Config
+from cairn.config import Config, is_secret_key, redact, redact_text, secrets_in_text
 from cairn.errors import ConfigError
 
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
@@ -25,7 +26,6 @@ _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 COMMON_KEYS = frozenset({"type", "enabled", "rules", "exclude_rules", "min_severity", "severities",
                          "max_attempts", "backoff", "max_backoff", "timeout"})
 RETRY_DEFAULTS: dict[str, Any] = {"max_attempts": 12, "backoff": "30s", "max_backoff": "6h", "timeout": "10s"}
-SECRET_KEY_HINTS = ("secret", "password", "token", "webhook_url", "api_key", "auth")
 
 
 def duration(value: Any, *, what: str) -> float:
@@ -185,11 +185,7 @@ def actions_settings(cfg: Config | Mapping[str, Any] | None) -> ActionsSettings:
 
 # -- secrets ---------------------------------------------------------------------------------------------
 class Scrubber:
-    """Removes known secret values (and secret-looking URL parameters) from text."""
-
-    _PARAM = re.compile(r"(?i)\b((?:access_?)?token|secret|password|passwd|api_?key|key|sig|signature|"
-                        r"X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=([^&\s'\"]+)")
-    _USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)([^/\s:@]+):([^/\s@]+)@")
+    """Removes known secret values, then what :func:`cairn.config.redact_text` hides, from text."""
 
     def __init__(self, secrets: set[str] | None = None) -> None:
         self.secrets: set[str] = {s for s in (secrets or set()) if s}
@@ -203,8 +199,7 @@ class Scrubber:
         out = str(text)
         for s in sorted(self.secrets, key=len, reverse=True):
             out = out.replace(s, "***")
-        out = self._PARAM.sub(lambda m: f"{m.group(1)}=***", out)
-        return self._USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", out)
+        return redact_text(out)
 
 
 def resolve(value: Any, scrubber: Scrubber, *, what: str, env: Mapping[str, str] | None = None) -> Any:
@@ -231,21 +226,32 @@ def resolve(value: Any, scrubber: Scrubber, *, what: str, env: Mapping[str, str]
 
 
 def resolved_options(cfg: ActionConfig, scrubber: Scrubber) -> dict[str, Any]:
-    """The action's options with ``${ENV}`` resolved; values of secret-looking keys are secrets even
-    when written in clear (e.g. a Slack webhook URL)."""
+    """The action's options with ``${ENV}`` resolved. Values of secret-looking keys (at any depth, e.g. a
+    Slack webhook URL or an ``Authorization`` header) and URL passwords/tokens become secrets of
+    ``scrubber`` even when written in clear."""
     out = {k: resolve(v, scrubber, what=f"[actions.{cfg.name}] {k}") for k, v in cfg.options.items()}
-    for k, v in out.items():
-        if isinstance(v, str) and any(h in k.lower() for h in SECRET_KEY_HINTS):
-            scrubber.add(v)
+    _learn(out, None, scrubber)
     return out
+
+
+def _learn(value: Any, key: str | None, scrubber: Scrubber) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _learn(v, str(k), scrubber)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _learn(v, key, scrubber)
+    elif isinstance(value, str):
+        if key is not None and is_secret_key(key):
+            scrubber.add(value)
+        for s in secrets_in_text(value):
+            scrubber.add(s)
+            scrubber.add(unquote(s))
+    elif key is not None and is_secret_key(key) and value is not None and not isinstance(value, bool):
+        scrubber.add(str(value))
 
 
 def redacted_options(cfg: ActionConfig) -> dict[str, Any]:
-    """Options for display: ``${ENV}`` references as written, secret-looking clear values hidden."""
-    out: dict[str, Any] = {}
-    for k, v in cfg.options.items():
-        if isinstance(v, str) and any(h in k.lower() for h in SECRET_KEY_HINTS) and not _ENV.fullmatch(v):
-            out[k] = "***"
-        else:
-            out[k] = v
-    return out
+    """Options for display (:func:`cairn.config.redact`): ``${ENV}`` references as written, secret-looking
+    values, URL passwords and tokens, Slack webhook paths hidden."""
+    return {k: redact(v, k) for k, v in cfg.options.items()}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from cairn.actions.settings import ActionConfig, Scrubber, resolved_options
-from cairn.config import AwsSettings
+from cairn.config import AwsSettings, redact
 from cairn.errors import ConfigError, RemoteError, TransientError
 
 
@@ -83,5 +83,5 @@ def option(cfg: ActionConfig, key: str, kind: type | tuple[type, ...], default: 
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         names = " or ".join(k.__name__ for k in kinds)
-        raise ConfigError(f"[actions.{cfg.name}] {key} must be {names}, got {value!r}")
+        raise ConfigError(f"[actions.{cfg.name}] {key} must be {names}, got {redact(value, key)!r}")
     return value

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cairn.actions.destinations.base import PermanentDeliveryError, transient
+from cairn.actions.settings import Scrubber
+from cairn.config import secrets_in_text
 from cairn.errors import ConfigError
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -50,19 +53,39 @@ def retry_after(value: str | None) -> float | None:
         return None
 
 
+def split_userinfo(url: str) -> tuple[str, str | None]:
+    """``url`` without ``user:password@`` and the HTTP Basic ``Authorization`` value made from it (None
+    when the URL has no userinfo). User and password are percent-decoded, as RFC 3986 writes them."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=hostport)), f"Basic {token}"
+
+
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, what: str) -> tuple[int, str]:
     """POST ``body``; returns (status, response text) for 2xx, raises a transient error for timeouts,
     connection failures, 408/425/429/5xx, and :class:`PermanentDeliveryError` for other statuses.
-    Messages name ``what`` (never the URL, which may hold a token)."""
+    Userinfo in ``url`` is sent as HTTP Basic auth (an ``Authorization`` in ``headers`` wins). Messages
+    name ``what`` (never the URL, which may hold a token) and never hold the credentials."""
     check_url(url, what)
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"User-Agent": USER_AGENT, **headers})
+    target, basic = split_userinfo(url)
+    scrub = Scrubber()
+    for secret in secrets_in_text(url) | ({basic.split(" ", 1)[1]} if basic else set()):
+        scrub.add(secret)
+        scrub.add(unquote(secret))
+    headers = {"User-Agent": USER_AGENT, **headers}
+    if basic is not None and not any(k.lower() == "authorization" for k in headers):
+        headers["Authorization"] = basic
     try:
+        req = urllib.request.Request(target, data=body, method="POST", headers=headers)
         with _OPENER.open(req, timeout=timeout) as resp:
             return resp.status, resp.read(65536).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         text = exc.read(512).decode("utf-8", "replace").strip() if exc.fp else ""
-        msg = f"{what}: HTTP {exc.code} {exc.reason}" + (f": {text[:200]}" if text else "")
+        msg = scrub(f"{what}: HTTP {exc.code} {exc.reason}" + (f": {text[:200]}" if text else ""))
         if exc.code in RETRY_STATUSES:
             raise transient(msg, retry_after=retry_after(exc.headers.get("Retry-After"))) from None
         raise PermanentDeliveryError(msg) from None
@@ -70,8 +93,10 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, what
         reason = exc.reason
         if isinstance(reason, TimeoutError | socket.timeout):
             raise transient(f"{what}: timed out after {timeout:g}s") from None
-        raise transient(f"{what}: cannot connect: {reason}") from None
+        raise transient(scrub(f"{what}: cannot connect: {reason}")) from None
     except TimeoutError:
         raise transient(f"{what}: timed out after {timeout:g}s") from None
     except (ConnectionError, OSError) as exc:
-        raise transient(f"{what}: connection failed: {exc}") from None
+        raise transient(scrub(f"{what}: connection failed: {exc}")) from None
+    except ValueError:  # http.client.InvalidURL and friends quote the URL: say no more than this
+        raise PermanentDeliveryError(f"{what}: invalid URL or header value") from None
