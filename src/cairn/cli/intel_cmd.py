@@ -15,7 +15,7 @@ from cairn.cli.context import AppState
 from cairn.errors import ConfigError
 from cairn.intel.feeds import FeedConfig, HttpClient, feed_configs, load_target, update_feed
 from cairn.intel.formats import FORMATS
-from cairn.intel.store import IntelStore, LoadReport, LoadSettings
+from cairn.intel.store import IntelStore, LoadReport, LoadSettings, check_settings
 
 intel_app = typer.Typer(help="Threat-intel feeds: load, refresh, versions, rejects.", no_args_is_help=True)
 
@@ -46,7 +46,13 @@ def _state(ctx: typer.Context) -> AppState:
     return ctx.obj  # type: ignore[no-any-return]
 
 
+_OPTION_NAMES = {"confidence": "--confidence", "max_age_days": "--max-age-days",
+                 "decay_half_life_days": "--half-life-days", "severity": "--severity", "tlp": "--tlp",
+                 "threat_type": "--threat-type"}
+
+
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    """``key=value`` pairs of repeated and comma-separated options; a key given twice is an error."""
     out: dict[str, str] = {}
     for item in items or []:
         for part in item.split(","):
@@ -55,7 +61,10 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
             key, sep, value = part.partition("=")
             if not sep or not key.strip() or not value.strip():
                 raise ConfigError(f"{what} expects key=value pairs, got {part!r}")
-            out[key.strip()] = value.strip()
+            key = key.strip()
+            if key in out:
+                raise ConfigError(f"{what} gives {key} twice ({key}={out[key]} and {key}={value.strip()})")
+            out[key] = value.strip()
     return out
 
 
@@ -117,6 +126,7 @@ def load(
         severity=severity or s.severity, threat_type=threat_type or s.threat_type, tlp=tlp or s.tlp,
         max_prefix_v4=s.max_prefix_v4, max_prefix_v6=s.max_prefix_v6,
     )
+    settings = check_settings(settings, lambda key: _OPTION_NAMES.get(key, f"[intel.feeds.{source}] {key}"))
     store = IntelStore(st.workspace, st.engine)
     client = HttpClient(base.headers, timeout=base.timeout, retries=base.retries)
     with _progress(st, f"load {source}") as progress:

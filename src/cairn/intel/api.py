@@ -21,7 +21,7 @@ from cairn.intel.lookup import run_lookup
 from cairn.intel.lookup_values import prepare_values
 from cairn.intel.ownership import ensure_tables
 from cairn.intel.ownership.domains import registrable_sql
-from cairn.intel.ownership.special import is_shareable
+from cairn.intel.ownership.special import is_shareable, special_overlaps
 from cairn.intel.settings import intel_settings
 from cairn.intel.verdict import INTEL_CACHE_DDL, build_verdicts
 from cairn.lake.catalog import Catalog
@@ -131,12 +131,26 @@ def _shareable_column(prepared: pa.Table) -> pa.Array:
     return pa.array(out, pa.bool_())
 
 
+def _cidr_special_column(prepared: pa.Table) -> pa.Array:
+    """:func:`special_overlaps` of the CIDR inputs (valid ip values that are not single addresses):
+    every special range a network overlaps; null for the other rows (the lookup's matches decide)."""
+    cidr = pc.and_(pc.and_(pc.equal(prepared["type"], "ip"), pc.is_valid(prepared["value"])),
+                   pc.is_null(prepared["ip_bin"]))
+    idx = np.flatnonzero(pc.fill_null(cidr, False).to_numpy(zero_copy_only=False))
+    out: list[list[str] | None] = [None] * prepared.num_rows
+    for i, v in zip(idx.tolist(), prepared["value"].take(pa.array(idx, pa.int64())).to_pylist(), strict=True):
+        out[i] = special_overlaps(v)
+    return pa.array(out, pa.list_(pa.string()))
+
+
 def lookup_prepared(engine: DuckDBEngine, ws: Workspace, prepared: pa.Table) -> pa.Table:
     """Look up already prepared inputs (:func:`prepare`), one row per input in its order;
-    adds ``input``, ``error`` and ``shareable`` (may the value go to an outside service)."""
+    adds ``input``, ``error`` and ``shareable`` (may the value go to an outside service). A CIDR's
+    ``special_ranges`` are the special ranges it overlaps; any of them makes it not shareable."""
     ensure(engine, ws)
     good = prepared.filter(pc.is_valid(prepared["value"]))
     rows = prepared.append_column("_share", _shareable_column(prepared)).append_column(
+        "_special", _cidr_special_column(prepared)).append_column(
         "_i", pa.array(np.arange(prepared.num_rows, dtype=np.int64)))
     engine.register("_lk_input", good.select(["type", "value", "ip_bin"]))
     engine.register("_lk_rows", rows)
@@ -146,7 +160,8 @@ def lookup_prepared(engine: DuckDBEngine, ws: Workspace, prepared: pa.Table) -> 
             f"""SELECT p.input, p.error,
                        CASE WHEN p.value IS NOT NULL
                             THEN coalesce(p._share, len(coalesce(r.special_ranges, [])) = 0) END AS shareable,
-                       p.type, p.value, r.* EXCLUDE (type, value)
+                       p.type, p.value,
+                       r.* EXCLUDE (type, value) REPLACE (coalesce(p._special, r.special_ranges) AS special_ranges)
                 FROM _lk_rows p LEFT JOIN ({result_sql("_lk")}) r ON r.type = p.type AND r.value = p.value
                 ORDER BY p._i""")
     finally:

@@ -120,7 +120,7 @@ _VERSION_COLUMNS = (
     Column("content_hash", "VARCHAR", "sha256 of the content (MISP feeds: of the manifest)"),
     Column("etag", "VARCHAR", "HTTP ETag"),
     Column("last_modified", "VARCHAR", "HTTP Last-Modified"),
-    Column("parsed", "BIGINT", "Indicator rows the parser produced"),
+    Column("parsed", "BIGINT", "Entries read as indicators: rows produced plus entries the parser could not read"),
     Column("loaded", "BIGINT", "Distinct indicators stored"),
     Column("duplicates", "BIGINT", "Rows merged into another with the same indicator_uid"),
     Column("rejected", "BIGINT", "Entries the parser could not read plus invalid values"),

@@ -43,9 +43,9 @@ from urllib.parse import urljoin
 
 from cairn.config import Config
 from cairn.errors import ConfigError, RemoteError, TransientError
-from cairn.intel.formats import ParseContext, detect, get_format
+from cairn.intel.formats import ParseContext, check_arguments, detect, get_format
 from cairn.intel.inputs import FeedInput, LocalInput, UrlInput
-from cairn.intel.store import IntelStore, LoadReport, LoadSettings, Progress
+from cairn.intel.store import IntelStore, LoadReport, LoadSettings, Progress, check_settings
 
 USER_AGENT = "cairn-intel/0.1"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -116,7 +116,14 @@ def parse_feed(name: str, values: Any, base: Path | None = None) -> FeedConfig:
         elif isinstance(value, bool) != isinstance(want, bool) or not isinstance(value, type(want)):
             raise ConfigError(f"{where} {key} must be {type(want).__name__}, got {value!r}")
     values = {k: float(v) if isinstance(getattr(default, k), float) else v for k, v in values.items()}
+    if "confidence" in values and values["confidence"] != -1 and not 0 <= values["confidence"] <= 100:
+        raise ConfigError(f"{where} confidence must be 0-100 (-1: none), got {values['confidence']!r}")
+    if "timeout" in values and not values["timeout"] > 0:
+        raise ConfigError(f"{where} timeout must be a number of seconds > 0, got {values['timeout']!r}")
+    if "retries" in values and values["retries"] < 0:
+        raise ConfigError(f"{where} retries must be >= 0, got {values['retries']!r}")
     feed = FeedConfig(name, **values)
+    check_settings(feed.settings(), lambda key: f"{where} {key}")
     if bool(feed.url) == bool(feed.path):
         raise ConfigError(f"{where} needs exactly one of url or path")
     if feed.path and base is not None and not Path(feed.path).expanduser().is_absolute():
@@ -258,6 +265,7 @@ def load_target(store: IntelStore, target: str, source: str, *, fmt: str = "auto
             return LoadReport(source=source, status="not-modified", origin=target, format=fmt,
                               feed_version=cur and cur["feed_version"], unchanged=int((cur or {}).get("loaded") or 0))
         format_ = detect(inp) if fmt == "auto" else get_format(fmt)
+        check_arguments(format_, columns or {}, options or {})
         ctx = ParseContext(columns=dict(columns or {}), options=dict(options or {}),
                            name=target.rstrip("/").rsplit("/", 1)[-1])
         return store.load(inp, source, format_, ctx, settings or LoadSettings(),

@@ -12,7 +12,7 @@ Canonical forms:
 
 - **refang** first: ``hxxp(s)://``, ``fxp://``, ``[.]`` ``(.)`` ``{.}`` ``[dot]``, ``[:]``,
   ``[://]``, ``[/]``, ``[@]`` ``(@)`` ``[at]`` (see :data:`REFANG_RULES`);
-- **ip**: ``ipaddress`` text (IPv6 compressed lower-case), IPv4-mapped IPv6 becomes IPv4,
+- **ip**: ``ipaddress`` text (IPv6 compressed lower-case, zone id ``%eth0`` dropped), IPv4-mapped IPv6 becomes IPv4,
   ``ip:port`` / ``[v6]:port`` split into value and port, a CIDR keeps its prefix unless it is a
   single address (``/32``, ``/128``). **A CIDR with host bits set is accepted and
   canonicalised** to its network (``10.1.2.3/8`` -> ``10.0.0.0/8``; feeds mean the network),
@@ -20,7 +20,8 @@ Canonical forms:
 - **domain**: lower-case, trailing dots removed, non-ASCII names to their IDNA 2008 (UTS 46)
   ASCII form ``xn--...``; the unicode form is not kept. ``name:port`` splits off the port;
 - **url**: lower-case scheme and host (IDNA as for domains), default port (80 http, 443
-  https) removed, empty path becomes ``/``, path and query kept as they are, fragment dropped.
+  https) removed, empty path becomes ``/``, fragment dropped; user info, path and query are
+  case-sensitive and kept as they are (after refanging).
   A URL without scheme (``evil.example/x.php``) is taken as ``http://``; a bare path
   (``/x.php``, maltrail "path trails") has no host and cannot be represented;
 - **hash**: lower-case hex; the algorithm comes from the length (md5 32, sha1 40, sha256 64,
@@ -39,6 +40,10 @@ import idna
 
 from cairn.intel.model import HASH_TYPES
 from cairn.lake.addresses import ip_to_bin
+
+RULES_VERSION = 2
+"""Bumped when a canonical form changes (2: URL user info keeps its case), so that reloading
+unchanged feed content re-normalises it instead of being a no-op."""
 
 # (pattern, replacement) applied in order; RE2-compatible, replacement groups as \1.
 REFANG_RULES: tuple[tuple[str, str], ...] = (
@@ -60,10 +65,12 @@ URL_LIKE = r"^[A-Za-z][A-Za-z0-9+.-]*://"
 WS = r"[\t\n\v\f\r ]"
 """White space as both engines see it (``\\s`` differs between Python and RE2)."""
 EMAIL_LIKE = r"^[^@\t\n\v\f\r /:]+@[^@\t\n\v\f\r /]+$"
+ZONE_ID = r"%[0-9A-Za-z._~-]+"
+"""An IPv6 zone id (``fe80::1%eth0``): accepted and dropped, as ingest and ``context match`` do."""
 IP_LIKE = (
     r"^(?:\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?::\d{1,6})?"
-    r"|\[?[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]?(?:/\d{1,3})?"
-    r"|\[[0-9A-Fa-f:.]+\](?:/\d{1,3})?(?::\d{1,6})?)$"
+    rf"|\[?[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:{ZONE_ID})?\]?(?:/\d{{1,3}})?"
+    rf"|\[[0-9A-Fa-f:.]+(?:{ZONE_ID})?\](?:/\d{{1,3}})?(?::\d{{1,6}})?)$"
 )
 PATHISH = r"/"
 INFER_RULES: tuple[tuple[str, str], ...] = (
@@ -336,5 +343,5 @@ def normalize_url(text: str) -> Normalized:
     port_txt = "" if port in ("", _DEFAULT_PORTS.get(scheme)) else f":{port}"
     if not rest.startswith("/"):
         rest = "/" + rest
-    user = f"{userinfo.lower() if userinfo.isascii() else userinfo}@" if userinfo else ""
+    user = f"{userinfo}@" if userinfo else ""  # user names and passwords are case-sensitive
     return Normalized(type="url", value=f"{scheme}://{user}{host}{port_txt}{rest}")

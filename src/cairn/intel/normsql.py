@@ -136,8 +136,7 @@ def normalize_table(
         "OR (lower(_scheme) = 'https' AND _port_txt = '443') THEN '' ELSE ':' || _port_txt END"
     )
     url_value = (
-        f"lower(_scheme) || '://' || CASE WHEN _userinfo = '' THEN '' WHEN {_m('_userinfo', _NON_ASCII)} "
-        f"THEN _userinfo || '@' ELSE lower(_userinfo) || '@' END "
+        "lower(_scheme) || '://' || CASE WHEN _userinfo = '' THEN '' ELSE _userinfo || '@' END "
         f"|| ({url_host}) || {url_port} || CASE WHEN starts_with(_rest, '/') THEN _rest ELSE '/' || _rest END"
     )
     e.execute(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -29,7 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,14 @@ import pyarrow.parquet as pq
 
 from cairn.config import Config
 from cairn.engines.duckdb_engine import DuckDBEngine
-from cairn.errors import ConfigError, EngineError
+from cairn.errors import ConfigError, EngineError, InputError
 from cairn.intel import normsql
 from cairn.intel.feed_tables import FEED_TABLES, INTEL_INDICATORS, INTEL_REJECTS, VERSIONS_DDL
 from cairn.intel.formats import Format, ParseContext
+from cairn.intel.formats.csv_mapped import SEVERITIES, TLPS, tlp_name
 from cairn.intel.inputs import FeedInput
 from cairn.intel.model import PARSED_SCHEMA, REJECT_SCHEMA, Reject
-from cairn.intel.normalize import Normalized
+from cairn.intel.normalize import RULES_VERSION, Normalized
 from cairn.intel.sanity import SanityPolicy, check_ip
 from cairn.lake.catalog import Catalog
 from cairn.workspace import Workspace
@@ -83,6 +85,34 @@ class LoadSettings:
     max_prefix_v6: int = 32
 
 
+SETTING_LIMITS = {"max_prefix_v4": 32, "max_prefix_v6": 128}
+
+
+def check_settings(s: LoadSettings, name: Callable[[str], str] = str) -> LoadSettings:
+    """``s`` with TLP and severity in canonical form (``TLP:WHITE`` -> ``clear``, ``High`` -> ``high``),
+    or a :class:`ConfigError` naming the setting (``name(field)``: ``--confidence``, ``[intel.feeds.x]
+    confidence``, ...) and why. Confidence 0-100; ages and half-lives finite and >= 0 (0: never);
+    TLP 2.0 names (``white`` is read as ``clear``); severity one of :data:`SEVERITIES`."""
+    if s.confidence is not None and not 0 <= s.confidence <= 100:
+        raise ConfigError(f"{name('confidence')} must be 0-100, got {s.confidence}")
+    for key in ("max_age_days", "decay_half_life_days"):
+        v = getattr(s, key)
+        if not math.isfinite(v) or v < 0:
+            raise ConfigError(f"{name(key)} must be a number of days >= 0 (0: never), got {v}")
+    for key, top in SETTING_LIMITS.items():
+        v = getattr(s, key)
+        if not 0 <= v <= top:
+            raise ConfigError(f"{name(key)} must be 0-{top}, got {v}")
+    tlp = tlp_name(s.tlp) if s.tlp else None
+    if s.tlp and tlp is None:
+        raise ConfigError(f"{name('tlp')} must be one of {', '.join(TLPS)} (TLP 2.0; white = clear), got {s.tlp!r}")
+    severity = s.severity.strip().lower() if s.severity else None
+    if severity and severity not in SEVERITIES:
+        raise ConfigError(f"{name('severity')} must be one of {', '.join(SEVERITIES)}, got {s.severity!r}")
+    threat_type = s.threat_type.strip() if s.threat_type else None
+    return replace(s, tlp=tlp, severity=severity or None, threat_type=threat_type or None)
+
+
 @dataclass
 class LoadReport:
     """What one load did."""
@@ -95,9 +125,13 @@ class LoadReport:
     format: str = ""
     content_hash: str | None = None
     parsed: int = 0
+    """Entries the parser read as indicators: rows it produced plus entries it could not read.
+    ``parsed = loaded + duplicates + rejected + sanity_dropped``; ``unsupported`` is counted apart
+    (an entry can give rows and unsupported parts at once, e.g. a STIX pattern)."""
     loaded: int = 0
     duplicates: int = 0
     rejected: int = 0
+    """Entries the parser could not read plus values the normaliser refused."""
     unsupported: int = 0
     sanity_dropped: int = 0
     added: int = 0
@@ -193,6 +227,7 @@ class IntelStore:
         if not SOURCE_NAME.match(source):
             raise ConfigError(f"invalid source name {source!r}: letters, digits, '.', '_', '-'; "
                               "starting with a letter; at most 64 characters")
+        settings = check_settings(settings)
         started = time.monotonic()
         report = LoadReport(source=source, origin=inp.origin, format=fmt.name)
         with self.ws.writer_lock():
@@ -214,6 +249,7 @@ class IntelStore:
             try:
                 with self._load_settings():
                     parts = self._stage(inp, fmt, ctx, report, settings, run_dir, progress)
+                    self._refuse_non_feed(inp, fmt, report, run_dir)
                     self._merge(parts, run_dir, report, settings, source, version)
                     self._diff(cur, report, run_dir)
                 report.meta = dict(ctx.meta)
@@ -225,6 +261,26 @@ class IntelStore:
                     self.engine.execute(f"DROP TABLE IF EXISTS {t}")
                 self.engine.execute("DROP VIEW IF EXISTS _intel_normed")
         return report
+
+    def _refuse_non_feed(self, inp: FeedInput, fmt: Format, report: LoadReport, run_dir: Path) -> None:
+        """Fail when the input holds entries but none of them is an indicator of ``fmt`` (every entry
+        rejected, nothing unsupported or refused by sanity checks): such a load would replace the
+        current version by an empty one."""
+        valid = report.parsed - report.rejected - report.sanity_dropped
+        if valid or not report.rejected or report.unsupported or report.sanity_dropped:
+            return
+        parts = sorted((run_dir / "parts").glob("rej-*.parquet"))
+        first = self.engine.rows(
+            f"SELECT locator, reason FROM read_parquet([{', '.join(_q(p) for p in parts)}]) "
+            f"ORDER BY locator LIMIT 3") if parts else []
+        examples = "; ".join(f"{loc}: {reason}" for loc, reason in first)
+        n = report.rejected
+        raise InputError(
+            f"not a {fmt.name} feed: {'its only entry was' if n == 1 else f'all {n:,} entries were'} "
+            f"rejected ({examples}); "
+            f"nothing was stored and the current version of {report.source} is kept; check the input or "
+            f"pass --format",
+            origin=inp.origin)
 
     @contextmanager
     def _load_settings(self) -> Iterator[None]:
@@ -309,7 +365,7 @@ class IntelStore:
                     if rej_writer is None:
                         rej_writer = pq.ParquetWriter(parts_dir / "rej-parse.parquet", REJECT_SCHEMA)
                     rej_writer.write_table(_reject_table(rej))
-                report.parsed += n
+                report.parsed += n + len(chunk.rejects)
                 report.rejected += len(chunk.rejects)
                 report.unsupported += len(chunk.unsupported)
                 if progress:
@@ -373,7 +429,12 @@ class IntelStore:
         report.loaded = int(e.scalar(
             f"COPY (SELECT {cols} FROM ({_SINGLE_SQL} UNION ALL {_MERGE_SQL}) ORDER BY type, value, port) "
             f"TO {_q(out)} (FORMAT parquet, COMPRESSION zstd)", params) or 0)
+        # parsed counts every row and every parse reject, rejected the parse and normalise rejects: what
+        # is left is the valid rows, of which those not loaded were merged into another.
         report.duplicates = report.parsed - report.rejected - report.sanity_dropped - report.loaded
+        if report.duplicates < 0:
+            raise EngineError(f"load accounting is off: parsed {report.parsed} < loaded {report.loaded} + rejected "
+                              f"{report.rejected} + sanity {report.sanity_dropped}")
         rej_parts = sorted((run_dir / "parts").glob("rej-*.parquet"))
         rej_out = run_dir / "lake" / INTEL_REJECTS.name / part / "part-0.parquet"
         rejects = (f"SELECT kind, locator, reason, raw FROM read_parquet([{', '.join(_q(p) for p in rej_parts)}])"
@@ -503,7 +564,8 @@ def _reject_table(rows: list[tuple[str, Reject]]) -> pa.Table:
 
 def _settings_hash(fmt: Format, ctx: ParseContext, s: LoadSettings) -> str:
     shaping = {k: v for k, v in asdict(s).items() if k not in ("max_age_days", "decay_half_life_days")}
-    text = json.dumps([fmt.name, dict(ctx.columns), dict(ctx.options), shaping], sort_keys=True, default=str)
+    text = json.dumps([fmt.name, dict(ctx.columns), dict(ctx.options), shaping, RULES_VERSION], sort_keys=True,
+                      default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -13,7 +13,7 @@ To add a format: write ``formats/<name>.py`` with ``parse`` and ``detect``, add 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from cairn.errors import ConfigError, InputError
@@ -21,6 +21,7 @@ from cairn.intel.formats import abusech, csv_mapped, guardduty, maltrail, misp, 
 from cairn.intel.formats._common import ParseContext
 from cairn.intel.inputs import FeedInput, content_hash, head
 from cairn.intel.model import ParsedChunk
+from cairn.intel.normalize import TYPES
 
 Parse = Callable[[FeedInput, ParseContext], Iterator[ParsedChunk]]
 Detect = Callable[[str, str], int]
@@ -66,6 +67,45 @@ ALIASES = {
 }
 
 
+OPTIONS: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "csv": {"header": ("none", "no", "false", "yes", "true"), "delimiter": None},
+    "abusech": {"preset": tuple(abusech.PRESETS)},
+    "plain": {"type": TYPES},
+    "ipsum": {"type": TYPES},
+    "maltrail": {"trail": None, "category": None},
+}
+"""Format options (``--option`` / ``options = {...}``) by format: allowed values (None: any text)."""
+
+
+def check_arguments(fmt: Format, columns: Mapping[str, str], options: Mapping[str, str]) -> None:
+    """Refuse options and column mappings ``fmt`` does not know, naming the offending key."""
+    known = OPTIONS.get(fmt.name, {})
+    for key, value in options.items():
+        if key not in known:
+            takes = f"its options are {', '.join(known)}" if known else "it takes no options"
+            raise ConfigError(f"format option {key!r} is not an option of format {fmt.name} ({takes})")
+        allowed = known[key]
+        if not str(value).strip():
+            raise ConfigError(f"format option {key} of format {fmt.name} is empty")
+        if allowed is not None and str(value).strip().lower() not in allowed:
+            raise ConfigError(f"format option {key}={value!r} of format {fmt.name}: must be one of "
+                              f"{', '.join(allowed)}")
+    if fmt.name == "csv" and "delimiter" in options:
+        delimiter = options["delimiter"].replace("\\t", "\t")
+        if len(delimiter) != 1:
+            raise ConfigError(f"format option delimiter={options['delimiter']!r}: must be one character (\\t: tab)")
+    if not columns:
+        return
+    if fmt.name != "csv":
+        raise ConfigError(f"column mapping (--map / columns) is read by the csv format only, not by {fmt.name}")
+    unknown = sorted(set(columns) - set(csv_mapped.FIELDS))
+    if unknown:
+        raise ConfigError(f"column mapping (--map / columns): unknown field(s) {', '.join(unknown)}; "
+                          f"fields are {', '.join(csv_mapped.FIELDS)}")
+    if not str(columns.get("value", "")).strip():
+        raise ConfigError("column mapping (--map / columns) needs value=<column>")
+
+
 def get_format(name: str) -> Format:
     """The format called ``name`` (or an alias such as GuardDuty's ``OTX_CSV``)."""
     key = name.lower()
@@ -104,4 +144,4 @@ def _is_misp_manifest(sample: str) -> bool:
     return isinstance(doc, dict) and bool(doc) and all(isinstance(v, dict) and "info" in v for v in doc.values())
 
 
-__all__ = ["ALIASES", "FORMATS", "Format", "ParseContext", "detect", "get_format"]
+__all__ = ["ALIASES", "FORMATS", "OPTIONS", "Format", "ParseContext", "check_arguments", "detect", "get_format"]

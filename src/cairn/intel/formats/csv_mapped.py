@@ -44,6 +44,8 @@ TYPE_ALIASES: dict[str, str | None] = {
                            "file_hash", "filehash-sha512")},
 }
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
+TLPS = ("clear", "green", "amber", "amber+strict", "red")
+"""TLP 2.0 labels, least restrictive first (TLP 1.0 ``white`` is read as ``clear``)."""
 _NULLS = ("", "None", "none", "NULL", "null", "N/A", "n/a")
 
 
@@ -123,7 +125,7 @@ def tlp_name(value: str | None) -> str | None:
         return None
     v = value.strip().lower().removeprefix("tlp:").strip()
     v = {"white": "clear"}.get(v, v)
-    return v if v in ("clear", "green", "amber", "amber+strict", "red") else None
+    return v if v in TLPS else None
 
 
 def parse(inp: FeedInput, ctx: ParseContext) -> Iterator[ParsedChunk]:

@@ -51,8 +51,9 @@ _THREAT_TYPES = (("malicious-activity", "malicious"), ("compromised", "compromis
 _TLP_RANK = {"clear": 0, "green": 1, "amber": 2, "amber+strict": 3, "red": 4}
 
 
-def load_objects(data: Any, origin: str) -> list[dict[str, Any]]:
-    """The STIX objects of a bundle, TAXII envelope, list or single object."""
+def load_objects(data: Any, origin: str) -> list[Any]:
+    """The entries of a bundle's or TAXII envelope's ``objects``, of a list, or a single object
+    (entries that are not JSON objects are kept: :func:`parse_objects` rejects them)."""
     if isinstance(data, dict) and isinstance(data.get("objects"), list):
         objs = data["objects"]
     elif isinstance(data, list):
@@ -61,7 +62,7 @@ def load_objects(data: Any, origin: str) -> list[dict[str, Any]]:
         objs = [data]
     else:
         raise InputError("not a STIX bundle, TAXII envelope or list of STIX objects", origin=origin)
-    return [o for o in objs if isinstance(o, dict)]
+    return list(objs)
 
 
 def parse(inp: FeedInput, ctx: ParseContext) -> Iterator[ParsedChunk]:
@@ -74,13 +75,18 @@ def parse(inp: FeedInput, ctx: ParseContext) -> Iterator[ParsedChunk]:
     yield from parse_objects(load_objects(data, inp.origin), ctx)
 
 
-def parse_objects(objects: list[dict[str, Any]], ctx: ParseContext) -> Iterator[ParsedChunk]:
-    """Indicators of a list of STIX objects."""
+def parse_objects(objects: list[Any], ctx: ParseContext) -> Iterator[ParsedChunk]:
+    """Indicators of a list of STIX objects; entries that are not objects are rejected (``objects[N]``)."""
     b = Builder(ctx)
     newest: dict[str, dict[str, Any]] = {}
     markings: dict[str, str] = dict(TLP_MARKINGS)
     names: dict[str, str] = {}
-    for o in objects:
+    for pos, o in enumerate(objects):
+        if not isinstance(o, dict):
+            b.reject(f"objects[{pos}]", f"not a STIX object (a JSON {_json_kind(o)})", json.dumps(o))
+            if b.full:
+                yield b.flush()
+            continue
         oid, otype = str(o.get("id", "")), o.get("type")
         if otype == "marking-definition":
             tlp = _marking_tlp(o)
@@ -107,6 +113,15 @@ def parse_objects(objects: list[dict[str, Any]], ctx: ParseContext) -> Iterator[
         if b.full:
             yield b.flush()
     yield from b.tail()
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a decoded value's type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {str: "string", int: "number", float: "number", list: "array"}.get(type(value), type(value).__name__)
 
 
 def _marking_tlp(o: dict[str, Any]) -> str | None:

@@ -9,8 +9,11 @@ providers (VirusTotal, AbuseIPDB, ...) must check :func:`is_shareable` or join
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 
+from cairn.intel.normalize import normalize_ip
 from cairn.intel.ranges import cidr_range
 from cairn.lake.addresses import ip_to_bin, parse_ip
 
@@ -101,6 +104,16 @@ def special_names(value: str) -> list[str]:
     return [name for (lo, hi), _, name in _RANGES if lo <= key <= hi]
 
 
+def special_overlaps(value: str) -> list[str]:
+    """Names (sorted, distinct) of the special ranges an address or CIDR overlaps, by any part of it:
+    ``10.0.0.0/7`` overlaps ``private``. Empty for public networks and non-IP values."""
+    n = normalize_ip(value)
+    if n.reason is not None or n.range_start is None or n.range_end is None:
+        return []
+    lo, hi = n.range_start, n.range_end
+    return sorted({name for (start, end), _, name in _RANGES if start <= hi and lo <= end})
+
+
 def is_special_domain(value: str) -> bool:
     """True for names under a special-use or internal suffix (``x.internal``, ``host.local``...)."""
     d = value.strip().lower().rstrip(".")
@@ -110,21 +123,24 @@ def is_special_domain(value: str) -> bool:
 def is_shareable(value: str) -> bool:
     """May this value be sent to an outside service? False for special-purpose addresses and names.
 
-    Non-IP values are judged by their host part: e-mail domains and URL hosts
-    under internal suffixes are not shareable either.
+    An address, ``ip:port`` or CIDR is not shareable when any part of it is special
+    (:func:`special_overlaps`). Other values are judged by their host part: URL hosts and
+    e-mail domains that are special addresses or names under internal suffixes are not
+    shareable either.
     """
     v = value.strip()
-    addr = parse_ip(v)
-    if addr is not None:
+    if parse_ip(v) is not None:
         return not special_names(v)
+    if "://" not in v and "@" not in v and normalize_ip(v).reason is None:
+        return not special_overlaps(v)
     host = v
     if "://" in v:
-        host = v.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+        host = re.split(r"[/?#]", v.split("://", 1)[1], maxsplit=1)[0].rsplit("@", 1)[-1]
         host = host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
-        if parse_ip(host) is not None:
-            return not special_names(host)
     elif "@" in v:
         host = v.rsplit("@", 1)[1]
+    if host is not v and parse_ip(host) is not None:
+        return not special_names(host)
     if all(c in "0123456789abcdefABCDEF" for c in v) and len(v) in (32, 40, 64, 128):
         return True
     return not is_special_domain(host)
