@@ -131,3 +131,40 @@ def test_lambda_cold_start_reads_organizations_once(org: Any, hub: Any, template
         if lambda_handler._WARM is not None:
             lambda_handler._WARM.engine.close()
         monkeypatch.setattr(lambda_handler, "_WARM", None)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\x00\xffbin", "not UTF-8 text (byte 0xff at offset 1)"),
+    (b'{"detail-type":"Security Hub Findings - Imported","detail":"x"}',
+     "Security Hub Findings - Imported event: detail must be a JSON object, got a string"),
+    (b'{"detail-type":"Security Hub Findings - Imported","detail":{"findings":"x"}}',
+     "without detail.findings[] (got a string)"),
+    (b'{"detail-type":"Security Hub Findings - Imported","detail":{"findings":[{}, 3]}}',
+     "detail.findings[1] must be a finding object, got int"),
+    (b'{"detail-type":"GuardDuty Finding"}', "GuardDuty Finding event: detail must be a JSON object, got null"),
+    (b'{"detail-type":"GuardDuty Finding","detail":{"arn":7}}', "without detail.arn (got int)"),
+])
+def test_cli_handle_names_the_file_and_what_is_wrong(cli: Any, tmp_path: Path, content: bytes, message: str) -> None:
+    """Malformed events are reported before any AWS call (no Security Hub here), naming the file."""
+    ev = tmp_path / "event.dat"
+    ev.write_bytes(content)
+    r = cli("-w", tmp_path / "ws", "handle", "--dry-run", ev)
+    err = " ".join(r.err.split())
+    assert r.code == 3, r.err
+    assert f"{ev}:" in r.err.replace("\n", "") and message in err, r.err
+    assert "Traceback" not in r.err
+
+
+def test_cli_handle_names_the_event_of_a_list(cli: Any, tmp_path: Path) -> None:
+    ev = tmp_path / "events.json"
+    ev.write_text(json.dumps([{"detail-type": "AWS API Call via CloudTrail", "detail": "ignored"}, [1]]))
+    r = cli("-w", tmp_path / "ws", "handle", "--dry-run", ev)
+    assert r.code == 3 and "events.json:[1]: an EventBridge event must be a JSON object, got a list" in \
+        r.err.replace("\n", "")
+
+
+def test_event_findings_rejects_a_non_object_detail() -> None:
+    with pytest.raises(InputError, match=r"^e9: Security Hub Findings - Imported event: detail must be"):
+        lambda_handler.event_findings({"id": "e9", "detail-type": "Security Hub Findings - Imported",
+                                       "detail": "x"}, None)
+    assert lambda_handler.event_findings({"detail-type": "Other", "detail": "x"}, None) == ("ignored", [])

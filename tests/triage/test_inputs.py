@@ -98,7 +98,7 @@ def test_alert_id_from_alerts_table(attack_lake: Any) -> None:
         rep = triage(e, attack_lake.ws, "al-1").to_dict()
         assert rep["input"]["kind"] == "cairn_alert" and rep["input"]["finding_id"] == "al-1"
         assert rep["counts"]["events"] == len(recs)
-        with pytest.raises(InputError, match="no alert with id"):
+        with pytest.raises(InputError, match=r"no alert 'al-2': give the full id"):
             triage(e, attack_lake.ws, "al-2")
     finally:
         e.execute("DROP TABLE alerts")

@@ -46,20 +46,47 @@ SECURITYHUB_TYPES = ("Security Hub Findings - Imported", "Security Hub Findings 
 GUARDDUTY_TYPE = "GuardDuty Finding"
 
 
-def event_findings(event: Any, clients: Clients | None) -> tuple[str, list[dict[str, Any]]]:
-    """``(kind, ASFF findings)`` of an event: kind is securityhub, guardduty, not_in_securityhub or ignored."""
+def _kind(value: Any) -> str:
+    return "null" if value is None else {dict: "an object", list: "a list", str: "a string"}.get(
+        type(value), type(value).__name__)
+
+
+def event_problem(event: Any) -> str | None:
+    """What keeps ``event`` from being handled (None when it can be): checked before any AWS call."""
     if not isinstance(event, dict):
-        raise InputError("an EventBridge event must be a JSON object")
-    dtype, detail = event.get("detail-type"), event.get("detail") or {}
+        return f"an EventBridge event must be a JSON object, got {_kind(event)}"
+    dtype = event.get("detail-type")
+    if dtype not in (*SECURITYHUB_TYPES, GUARDDUTY_TYPE):
+        return None  # ignored
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return f"{dtype} event: detail must be a JSON object, got {_kind(detail)}"
     if dtype in SECURITYHUB_TYPES:
         findings = detail.get("findings")
-        if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
-            raise InputError(f"{dtype} event without detail.findings[]", origin=str(event.get("id") or "event"))
-        return "securityhub", findings
+        if not isinstance(findings, list):
+            return f"{dtype} event without detail.findings[] (got {_kind(findings)})"
+        bad = next((i for i, f in enumerate(findings) if not isinstance(f, dict)), None)
+        if bad is not None:
+            return f"{dtype} event: detail.findings[{bad}] must be a finding object, got {_kind(findings[bad])}"
+        return None
+    arn = detail.get("arn")
+    if not isinstance(arn, str) or not arn.strip():
+        return f"GuardDuty Finding event without detail.arn (got {_kind(arn)})"
+    return None
+
+
+def event_findings(event: Any, clients: Clients | None) -> tuple[str, list[dict[str, Any]]]:
+    """``(kind, ASFF findings)`` of an event: kind is securityhub, guardduty, not_in_securityhub or ignored.
+
+    An event of a handled type without the expected shape raises :class:`InputError` (see :func:`event_problem`)."""
+    problem = event_problem(event)
+    if problem:
+        raise InputError(problem, origin=str(event.get("id") or "event") if isinstance(event, dict) else None)
+    dtype, detail = event.get("detail-type"), event.get("detail")
+    if dtype in SECURITYHUB_TYPES:
+        return "securityhub", detail["findings"]
     if dtype == GUARDDUTY_TYPE:
-        arn = detail.get("arn")
-        if not arn:
-            raise InputError("GuardDuty Finding event without detail.arn", origin=str(event.get("id") or "event"))
+        arn = detail["arn"]
         if clients is None:
             return "not_in_securityhub", []
         found = list(fetch_findings(clients, {"Id": [{"Value": arn, "Comparison": "EQUALS"}]}, limit=1))

@@ -101,7 +101,7 @@ def show(
     ctx: typer.Context,
     kind: Annotated[str | None, typer.Argument(help="accounts|networks|identities|assets|loads (default: all "
                                                      "four kinds)")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="Show at most this many rows per kind.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=0, help="Show at most this many rows per kind.")] = None,
 ) -> None:
     """Show the context tables."""
     st = _state(ctx)

@@ -14,9 +14,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cairn.cli.context import AppState
-from cairn.detect.alerts import Alert, alert_events, get_alert, list_alerts, severities_at_least
+from cairn.detect.alerts import Alert, alert_events, list_alerts, resolve_alert, severities_at_least
 from cairn.enrich.api import parse_time
-from cairn.errors import InputError
 
 _COLOURS = {"informational": "dim", "low": "cyan", "medium": "yellow", "high": "red", "critical": "bold red"}
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -46,7 +45,7 @@ def detect_command(
     with Progress(SpinnerColumn(), TextColumn("[bold]detect[/bold] {task.description}"), TimeElapsedColumn(),
                   console=st.err, disable=not show, transient=True) as bar:
         task = bar.add_task("loading rules")
-        s = detect(st.engine, st.workspace, since=parse_time(since), rules=rules or (),
+        s = detect(st.engine, st.workspace, since=parse_time(since, option="--since"), rules=rules or (),
                    enrich=False if no_enrich else None, dispatch=False if no_dispatch else None,
                    progress=lambda step, i, n: bar.update(task, description=f"{step} rules ({i + 1}/{n})"))
     if st.json or json_out:
@@ -80,7 +79,7 @@ def alerts_list(
     since: Annotated[str | None, typer.Option("--since", help="Only alerts last seen at or after this time "
                                                              "(ISO 8601 or 24h, 7d).")] = None,
     status: Annotated[list[str] | None, typer.Option("--status", help="Only alerts with this status.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many alerts.")] = 200,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many alerts (0: all).")] = 200,
     json_out: JsonOpt = False,
 ) -> None:
     """List alerts, most recent first."""
@@ -90,7 +89,7 @@ def alerts_list(
     sev: list[str] = []
     for s in severity or []:
         sev += severities_at_least(s[:-1]) if s.endswith("+") else [s]
-    t0 = parse_time(since)
+    t0 = parse_time(since, option="--since")
     got = list_alerts(st.engine, severity=sev, rules=rule or (), since=t0, status=status or (), limit=limit)
     if st.json or json_out:
         st.emit_json({"alerts": [a.to_dict() for a in got]})
@@ -113,9 +112,7 @@ def alerts_show(
 ) -> None:
     """Show one alert with its events and enrichment summary."""
     st: AppState = ctx.obj
-    a = get_alert(st.engine, alert_id)
-    if a is None:
-        raise InputError(f"no alert {alert_id!r} (or the prefix is not unique); list them with: cairn alerts")
+    a = resolve_alert(st.engine, alert_id)
     events = alert_events(st.engine, a)
     if st.json or json_out:
         st.emit_json({"alert": a.to_dict(), "enrichment": a.enrichment(), "events": events})

@@ -54,11 +54,11 @@ def retrohunt_command(
                                                              "or relative: 24h, 7d).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the new matches without marking them reported.")]
     = False,
-    limit: Annotated[int | None, typer.Option("--limit", help="Show at most this many rows (table output).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=0, help="Show at most this many rows (table output).")] = None,
 ) -> None:
     """Re-enrich stored events against the current intel; list matches new since the last retrohunt."""
     st: AppState = ctx.obj
-    t = parse_time(since)
+    t = parse_time(since, option="--since")
     with _spinner(st, "retrohunt") as bar:
         task = bar.add_task("enrich")
         rep = retrohunt(st.engine, st.workspace, since=t, record=not dry_run,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,12 +13,13 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from cairn.actions.lambda_handler import handle_event
+from cairn.actions.lambda_handler import event_problem, handle_event
 from cairn.actions.securityhub_filters import build_filters
 from cairn.actions.securityhub_writeback import WritebackOptions, run_writeback
 from cairn.cli.context import AppState
-from cairn.context.aws import Clients, aws_context_settings, parse_duration
-from cairn.errors import ConfigError, InputError
+from cairn.context.aws import Clients, aws_context_settings
+from cairn.enrich.api import parse_time
+from cairn.errors import InputError
 
 securityhub_app = typer.Typer(help="Security Hub: enrich findings in place (BatchUpdateFindings).",
                               no_args_is_help=True)
@@ -38,7 +39,7 @@ def enrich(
                                                       "docs/aws.md).")] = None,
     backfill: Annotated[bool, typer.Option("--backfill", help="All matching findings, however old (default: "
                                            "updated within --since).")] = False,
-    since: Annotated[str, typer.Option("--since", help="Without --backfill: findings updated this recently.")] = "7d",
+    since: Annotated[str, typer.Option("--since", help="Without --backfill: findings updated this recently (7d, 24h) or since this time (ISO 8601).")] = "7d",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan the updates and show them; write nothing.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace notes written by others (default: keep "
                                             "them and put cairn's summary in cairn:summary).")] = False,
@@ -47,14 +48,14 @@ def enrich(
     triage: Annotated[bool, typer.Option("--triage", help="Add a triage summary (cairn triage) to each "
                                          "finding (slower).")] = False,
     updated_by: Annotated[str, typer.Option("--updated-by", help="Note.UpdatedBy.")] = "cairn",
-    limit: Annotated[int | None, typer.Option("--limit", help="At most this many findings.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=0, help="At most this many findings.")] = None,
 ) -> None:
     """Enrich Security Hub findings with account/OU/owner/criticality context and intel verdicts, in place."""
     st: AppState = ctx.obj
     f = build_filters(list(filters or []))
     f.setdefault("RecordState", [{"Value": "ACTIVE", "Comparison": "EQUALS"}])
     if not backfill and "UpdatedAt" not in f:
-        start = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
+        start = parse_time(since, option="--since")
         f["UpdatedAt"] = [{"Start": start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                            "End": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}]
     s = aws_context_settings(st.workspace.config)
@@ -114,13 +115,18 @@ def handle_command(
         text = sys.stdin.read() if event_file == "-" else Path(event_file).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", origin=event_file) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                         "expected an EventBridge event as JSON", origin=event_file) from None
     try:
         event: Any = json.loads(text)
     except ValueError as exc:
         raise InputError(f"not JSON: {exc}", origin=event_file) from None
     events = event if isinstance(event, list) else [event]
-    if not all(isinstance(e, dict) for e in events):
-        raise ConfigError(f"{event_file}: expected an event object or a list of events")
+    for i, e in enumerate(events):
+        problem = event_problem(e)
+        if problem:
+            raise InputError(problem, origin=event_file, locator=f"[{i}]" if isinstance(event, list) else None)
     opts = WritebackOptions(updated_by=updated_by, overwrite=overwrite,
                             criticality_tags=aws_context_settings(st.workspace.config).criticality_tags)
     clients = _clients(st)

@@ -45,8 +45,9 @@ def _load(paths: list[Path], placeholders: list[str] | None) -> RuleSet:
 
 
 def _summary(rules: RuleSet) -> str:
-    return (f"{len(rules.converted())} of {len(rules)} rules converted "
-            f"({rules.conversion_rate:.0%}); {len(rules.failed())} failed")
+    written = rules.written()
+    ok = sum(e.reason is None for e in written)
+    return f"{ok} of {len(written)} rules converted ({rules.conversion_rate:.0%}); {len(written) - ok} failed"
 
 
 @sigma_app.command("convert")
@@ -61,9 +62,10 @@ def convert(
     st: AppState = ctx.obj
     rules = _load(paths, placeholder)
     if json_out or st.json:
-        st.emit_json({"rules": rows_as_dicts(rules.status_table()), "total": len(rules),
-                      "converted": len(rules.converted()), "failed": len(rules.failed()),
-                      "conversion_rate": rules.conversion_rate})
+        written = rules.written()
+        ok = sum(e.reason is None for e in written)
+        st.emit_json({"rules": rows_as_dicts(rules.status_table()), "total": len(written),
+                      "converted": ok, "failed": len(written) - ok, "conversion_rate": rules.conversion_rate})
         return
     t = Table(title="Sigma rules", show_lines=show_sql)
     for col in ("rule", "title", "table", "status", "reason or SQL" if show_sql else "reason"):
@@ -80,8 +82,8 @@ def convert(
 def run(
     ctx: typer.Context,
     paths: PathsArg,
-    since: Annotated[str | None, typer.Option("--since", help="Only events at or after this time (ISO 8601).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Only events before this time (ISO 8601).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only events at or after this time (ISO 8601, or relative: 24h, 7d).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only events before this time (ISO 8601, or relative: 24h, 7d).")] = None,
     table: Annotated[list[str] | None, typer.Option("--table", help="Only rules of this lake table.")] = None,
     json_out: JsonOpt = False,
     placeholder: PlaceholderOpt = None,
@@ -89,13 +91,15 @@ def run(
     """Run the rules over the lake (one scan per table) and list the matches."""
     st: AppState = ctx.obj
     from cairn.detect.sigma import run_rules
+    from cairn.enrich.api import parse_time
 
     rules = _load(paths, placeholder)
-    matches = run_rules(st.engine, rules, tables=table or None, since=since, until=until)
+    matches = run_rules(st.engine, rules, tables=table or None, since=parse_time(since, option="--since"),
+                        until=parse_time(until, option="--until"))
     if json_out or st.json:
-        st.emit_json({"matches": rows_as_dicts(matches), "rules": len(rules),
+        st.emit_json({"matches": rows_as_dicts(matches), "rules": len(rules.written()),
                       "failed_rules": [{"path": e.path, "title": e.title, "reason": e.reason}
-                                       for e in rules.failed()]})
+                                       for e in rules.written() if e.reason]})
         return
     t = Table(title=f"Sigma matches ({matches.num_rows:,})")
     for col in ("time", "rule", "level", "author", "principal", "source IP", "account", "event"):

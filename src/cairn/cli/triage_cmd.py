@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,18 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from cairn.cli.context import AppState
+from cairn.enrich.api import parse_duration
 from cairn.errors import ConfigError, InputError
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 FORMATS = ("text", "json", "markdown", "html", "asff")
-
-
-def parse_duration(text: str, *, option: str) -> timedelta:
-    """``90s``, ``30m``, ``1h``, ``2h30m``, ``14d``, ``1w``."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smhdw])", text.strip().lower())
-    if not parts or "".join(n + u for n, u in parts) != re.sub(r"\s+", "", text.strip().lower()):
-        raise ConfigError(f"{option}: {text!r} is not a duration (examples: 30m, 1h, 2h30m, 14d)")
-    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
 
 
 def _read_alert(alert: str) -> Any:

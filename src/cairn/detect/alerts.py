@@ -10,7 +10,7 @@ so that updates and status changes are transactional):
   whatever is re-read, which is what makes ``cairn detect`` never alert twice.
 
 Python: :class:`Alert` (``to_dict()`` is what actions receive), :func:`list_alerts`,
-:func:`get_alert`, :func:`alert_events`, :func:`set_status`.
+:func:`resolve_alert` / :func:`get_alert`, :func:`alert_events`, :func:`set_status`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from typing import Any
 import pyarrow as pa
 
 from cairn.engines.duckdb_engine import DuckDBEngine
-from cairn.errors import ConfigError
+from cairn.errors import ConfigError, InputError
 from cairn.lake.schema import Column, TableSpec
 
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 """Alert severities; ``severity_id`` is the OCSF id (1 informational ... 5 critical)."""
 SEVERITY_ID = {s: i + 1 for i, s in enumerate(SEVERITIES)}
+MIN_PREFIX = 6
+"""Shortest alert id prefix :func:`resolve_alert` accepts (``cairn alerts`` shows 12 characters)."""
 
 ALERT_COLUMNS = (
     Column("alert_id", "VARCHAR", "Stable hash of rule_id, dedup key and window"),
@@ -168,7 +170,13 @@ def list_alerts(engine: DuckDBEngine, *, severity: Sequence[str] = (), rules: Se
                 since: str | datetime | None = None, status: Sequence[str] = (),
                 limit: int | None = None) -> list[Alert]:
     """Alerts, newest ``last_seen`` first, filtered by exact ``severity`` names (see
-    :func:`severities_at_least` for a floor), rule ids and status; ``since`` bounds ``last_seen``."""
+    :func:`severities_at_least` for a floor), rule ids and status; ``since`` (a time, or text for
+    :func:`cairn.enrich.api.parse_time`) bounds ``last_seen``; ``limit`` 0 or None means all."""
+    from cairn.enrich.api import parse_time
+
+    since = parse_time(since, option="--since")
+    if limit is not None and limit < 0:
+        raise ConfigError(f"--limit: must be 0 (all) or more, got {limit}")
     ensure_alert_tables(engine)
     where, params = [], []
     for col, values in (("severity", severity), ("rule_id", rules), ("status", status)):
@@ -195,15 +203,40 @@ def severities_at_least(name: str) -> list[str]:
     return list(SEVERITIES[SEVERITIES.index(name):])
 
 
-def get_alert(engine: DuckDBEngine, alert_id: str) -> Alert | None:
-    """One alert by id (a unique prefix of at least 6 characters works too)."""
+def resolve_alert_id(engine: DuckDBEngine, alert_id: str, *, relation: str = "_cairn_alerts") -> str:
+    """The full id of the alert in ``relation`` (a trusted table/view name) with this id, or with this unique
+    prefix of at least :data:`MIN_PREFIX` characters (``cairn alerts`` shows 12); :class:`InputError` saying
+    why otherwise (unknown, too short, ambiguous)."""
+    text = alert_id.strip()
+    if engine.scalar(f"SELECT count(*) FROM {relation} WHERE alert_id = ?", [text]):
+        return text
+    hint = "list them with: cairn alerts"
+    if len(text) < MIN_PREFIX:
+        raise InputError(f"no alert {text!r}: give the full id or a prefix of at least {MIN_PREFIX} "
+                         f"characters ({hint})")
+    ids = [r[0] for r in engine.rows(f"SELECT DISTINCT alert_id FROM {relation} WHERE starts_with(alert_id, ?) "
+                                     "ORDER BY alert_id LIMIT 6", [text])]
+    if not ids:
+        raise InputError(f"no alert {text!r}: no alert id is or starts with it ({hint})")
+    if len(ids) > 1:
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        raise InputError(f"alert id prefix {text!r} is ambiguous: it matches {shown}; give more characters")
+    return ids[0]
+
+
+def resolve_alert(engine: DuckDBEngine, alert_id: str) -> Alert:
+    """The alert with this id or unique id prefix (see :func:`resolve_alert_id`)."""
     ensure_alert_tables(engine)
-    rows = _dicts(engine, "SELECT * FROM _cairn_alerts WHERE alert_id = ?", [alert_id])
-    if not rows and len(alert_id) >= 6:
-        rows = _dicts(engine, "SELECT * FROM _cairn_alerts WHERE starts_with(alert_id, ?) LIMIT 2", [alert_id])
-        if len(rows) != 1:
-            return None
-    return Alert.from_row(rows[0]) if rows else None
+    full_id = resolve_alert_id(engine, alert_id)
+    return Alert.from_row(_dicts(engine, "SELECT * FROM _cairn_alerts WHERE alert_id = ?", [full_id])[0])
+
+
+def get_alert(engine: DuckDBEngine, alert_id: str) -> Alert | None:
+    """One alert by id or unique prefix (see :func:`resolve_alert`); None when there is no such alert."""
+    try:
+        return resolve_alert(engine, alert_id)
+    except InputError:
+        return None
 
 
 def alert_events(engine: DuckDBEngine, alert: Alert, *, limit: int = 100) -> list[dict[str, Any]]:

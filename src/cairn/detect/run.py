@@ -18,6 +18,7 @@ count reaches the threshold.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -98,16 +99,31 @@ class RuleSets:
     intel_min_score: int
 
 
+_SIGMA_KEY = re.compile(r"^(detection|correlation|logsource|filter)\s*:", re.MULTILINE)
+
+
+def _is_native_file(f: Path) -> bool:
+    """Does ``f`` hold a native rule? Yes when any document (or item of a top-level list) has
+    ``condition``/``query`` and no ``detection``/``correlation``, and when the YAML does not parse and no
+    Sigma top-level key is in sight: the native loader then reports the file as a broken native rule
+    (an error) rather than Sigma counting it as one more unconvertible rule."""
+    try:
+        text = f.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return False  # Sigma's loader names unreadable files
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError:
+        return not _SIGMA_KEY.search(text)
+    items = [x for d in docs for x in (d if isinstance(d, list) else [d])]
+    return any(is_native_document(x) for x in items)
+
+
 def split_rule_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[Path]]:
-    """(Sigma files, native files) under ``paths``: a native rule has ``condition``/``query`` and no
-    ``detection``/``correlation``."""
+    """(Sigma files, native files) under ``paths`` (see :func:`_is_native_file`)."""
     sigma, native = [], []
     for f in rule_files(paths):
-        try:
-            docs = list(yaml.safe_load_all(f.read_text(encoding="utf-8")))
-        except (yaml.YAMLError, UnicodeDecodeError):
-            docs = []  # let the loader of the folder's kind report it; Sigma names unreadable files
-        (native if docs and all(is_native_document(d) for d in docs if d is not None) else sigma).append(f)
+        (native if _is_native_file(f) else sigma).append(f)
     return sigma, native
 
 
@@ -398,13 +414,16 @@ def detect(engine: DuckDBEngine, workspace: Workspace, *, since: str | datetime 
            enrich: bool | None = None, dispatch: bool | None = None,
            progress: Progress | None = None) -> DetectSummary:
     """Run the configured rules (plus ``rules`` paths) over new data; raise and update alerts."""
+    from cairn.enrich.api import parse_time
+
+    since = parse_time(since, option="since")
     ws = workspace
     s = settings or detect_settings(ws.config)
     started = time.monotonic()
     summary = DetectSummary()
     rs = load_rule_sets(s, rules)
     if rs.sigma is not None:
-        summary.failed_sigma = [{"path": e.path, "title": e.title, "reason": e.reason or ""} for e in rs.sigma.failed()]
+        summary.failed_sigma = [{"path": e.path, "title": e.title, "reason": e.reason or ""} for e in rs.sigma.written() if e.reason]
     if s.enrich if enrich is None else enrich:
         from cairn.enrich import refresh
 

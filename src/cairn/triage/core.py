@@ -40,9 +40,17 @@ def resource_keys(values: list[str]) -> list[str]:
 
 
 def _window(subject: Subject, before: timedelta, after: timedelta) -> tuple[datetime, datetime]:
+    """(start, end) of the activity window; :class:`ConfigError` when it leaves the calendar."""
     first = subject.first_seen or subject.time
     last = max(subject.last_seen or subject.time, subject.time)
-    return first - before, last + after
+    try:
+        start = first - before
+    except OverflowError:
+        raise ConfigError(f"--before: {before} before {first:%Y-%m-%d} is out of range") from None
+    try:
+        return start, last + after
+    except OverflowError:
+        raise ConfigError(f"--after: {after} after {last:%Y-%m-%d} is out of range") from None
 
 
 def triage(engine: DuckDBEngine, workspace: Workspace, alert_body: Any, *, before: timedelta = timedelta(hours=1),
@@ -71,7 +79,10 @@ def triage(engine: DuckDBEngine, workspace: Workspace, alert_body: Any, *, befor
 
     subject = subject_from(engine, alert_body, index=index)
     start, end = _window(subject, before, after)
-    b_start = start - baseline
+    try:
+        b_start = start - baseline
+    except OverflowError:
+        raise ConfigError(f"--baseline: {baseline} before {start:%Y-%m-%d} is out of range") from None
     notes: list[str] = []
     lap("input")
     note = None

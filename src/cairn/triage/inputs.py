@@ -289,8 +289,13 @@ def _alert_by_id(engine: DuckDBEngine, alert_id: str) -> dict[str, Any]:
         raise InputError(f"{alert_id!r} is not JSON and this workspace has no alerts table "
                          "(run 'cairn detect' first, or pass the finding or {identity, resource, time})",
                          origin=ORIGIN)
-    tbl = engine.arrow("SELECT * FROM alerts WHERE alert_id = ? LIMIT 1", [alert_id])
-    rows = tbl.to_pylist()
+    from cairn.detect.alerts import resolve_alert_id
+
+    try:
+        full_id = resolve_alert_id(engine, alert_id, relation="alerts")
+    except InputError as exc:
+        raise InputError(str(exc), origin=ORIGIN) from None
+    rows = engine.arrow("SELECT * FROM alerts WHERE alert_id = ? LIMIT 1", [full_id]).to_pylist()
     if not rows:
-        raise InputError(f"no alert with id {alert_id!r} in the alerts table", origin=ORIGIN)
+        raise InputError(f"no alert with id {full_id!r} in the alerts table", origin=ORIGIN)
     return rows[0]

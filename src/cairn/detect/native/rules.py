@@ -117,10 +117,14 @@ def load_native_rules(paths: Iterable[Path | str], *, check_sql: bool = True) ->
     seen: dict[str, str] = {}
     for f in rule_files(paths):
         try:
-            doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+            docs = [d for d in yaml.safe_load_all(f.read_text(encoding="utf-8")) if d is not None]
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             problems.append(f"{f}: not valid YAML: {' '.join(str(exc).split())}")
             continue
+        if len(docs) > 1:
+            problems.append(f"{f}: (file): holds {len(docs)} YAML documents; a native rule file holds one rule")
+            continue
+        doc = docs[0] if docs else None
         rule, errs = parse_rule(doc, str(f))
         problems += [f"{f}: {e}" for e in errs]
         if rule is None:
@@ -141,8 +145,12 @@ def parse_rule(doc: Any, path: str) -> tuple[NativeRule | None, list[str]]:
     """A rule from a parsed YAML document, or the list of ``key: reason`` problems."""
     from cairn.lake.catalog import all_specs
 
+    if doc is None:
+        return None, ["(file): empty; a native rule file holds one rule (a YAML mapping)"]
     if not isinstance(doc, dict):
-        return None, [f"(document): a rule must be a mapping, got {type(doc).__name__}"]
+        got = "a list" if isinstance(doc, list) else f"a {type(doc).__name__} ({str(doc)[:40]!r})"
+        return None, [f"(file): must hold one rule as a YAML mapping (id, title, severity, table, condition or "
+                      f"query), got {got}"]
     errs: list[str] = [f"{k}: unknown key (valid: {', '.join(sorted(_KEYS))})" for k in doc if k not in _KEYS]
 
     def text(key: str, required: bool = True) -> str | None:
@@ -168,10 +176,20 @@ def parse_rule(doc: Any, path: str) -> tuple[NativeRule | None, list[str]]:
             tables = sorted(n for n, s in specs.items() if s.key_column == "event_uid" and not s.view)
             errs.append(f"table: {table!r} is not a lake event table or its _enriched view "
                         f"(tables: {', '.join(tables)})")
-    condition, query = text("condition", False), text("query", False)
-    if (condition is None) == (query is None) and "condition" not in doc and "query" not in doc:
+    def sql(key: str, what: str) -> str | None:
+        if key not in doc:
+            return None
+        v = doc[key]
+        if not isinstance(v, str) or not v.strip():
+            errs.append(f"{key}: must be a non-empty {what}, got {'nothing' if v is None else repr(v)}")
+            return None
+        return v.strip()
+
+    condition = sql("condition", "SQL condition (the WHERE clause over the table)")
+    query = sql("query", "SQL query (SELECT ... FROM {events} ...)")
+    if "condition" not in doc and "query" not in doc:
         errs.append("condition: a rule needs 'condition' (SQL WHERE) or 'query' (full SELECT)")
-    elif condition is not None and query is not None:
+    elif "condition" in doc and "query" in doc:
         errs.append("query: give either 'condition' or 'query', not both")
     if query is not None and EVENTS not in query:
         errs.append("query: must read the new rows from {events} (e.g. 'SELECT ... FROM {events} ...')")

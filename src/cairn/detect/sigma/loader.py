@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
@@ -17,6 +18,7 @@ from sigma.rule import SigmaRule
 from cairn.detect.sigma.backend import TABLE_STATE, CairnDuckDBBackend
 from cairn.detect.sigma.correlation import CorrelationPlan, plan_correlation
 from cairn.detect.sigma.errors import SigmaUnsupported
+from cairn.detect.sigma.legacy import PART_OF, upgrade_aggregations
 from cairn.detect.sigma.pipeline import cairn_pipeline
 from cairn.errors import InputError
 
@@ -43,6 +45,9 @@ class RuleEntry:
     output: bool = True
     """False for rules only referenced by a correlation (Sigma's ``generate: false``)."""
     correlation: CorrelationPlan | None = None
+    part_of: str | None = None
+    """Id of the rule this entry is a generated part of (the search of a Sigma 1 ``count()``
+    aggregation, :mod:`cairn.detect.sigma.legacy`); such entries are not counted as rules."""
 
     @property
     def status(self) -> str:
@@ -51,7 +56,7 @@ class RuleEntry:
     def failed(self, reason: str) -> RuleEntry:
         """This entry, failed with ``reason``."""
         return RuleEntry(self.id, self.title, self.level, self.tags, self.path, self.author, self.kind,
-                         self.table, None, reason, self.output, None)
+                         self.table, None, reason, self.output, None, self.part_of)
 
 
 @dataclass
@@ -86,13 +91,19 @@ class RuleSet:
         """Converted rules of ``table``."""
         return [e for e in self.converted() if e.table == table]
 
+    def written(self) -> list[RuleEntry]:
+        """The rules as their files hold them (without generated parts)."""
+        return [e for e in self.entries if e.part_of is None]
+
     @property
     def conversion_rate(self) -> float:
-        return len(self.converted()) / len(self.entries) if self.entries else 1.0
+        """Share of the rules as written (:meth:`written`) that converted."""
+        rules = self.written()
+        return sum(e.reason is None for e in rules) / len(rules) if rules else 1.0
 
     def status_table(self) -> pa.Table:
-        """One row per rule: id, title, path, kind, table, status, reason, sql."""
-        cols = ("id", "title", "level", "author", "path", "kind", "table", "status", "reason", "sql")
+        """One row per entry: id, title, path, kind, table, status, reason, sql, part_of."""
+        cols = ("id", "title", "level", "author", "path", "kind", "table", "status", "reason", "sql", "part_of")
         rows = [{c: getattr(e, c) for c in cols} for e in self.entries]
         return pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in cols]))
 
@@ -116,6 +127,7 @@ def _meta(rule: SigmaRule | SigmaCorrelationRule, path: Path, n: int) -> dict[st
         "id": rid, "title": rule.title or path.stem, "level": str(rule.level) if rule.level else "",
         "tags": tuple(str(t) for t in rule.tags), "path": str(path), "author": rule.author or "",
         "kind": "correlation" if isinstance(rule, SigmaCorrelationRule) else "detection",
+        "part_of": (getattr(rule, "custom_attributes", None) or {}).get(PART_OF),
     }
 
 
@@ -124,18 +136,35 @@ def _reason(err: Exception) -> str:
     return f"{type(err).__name__}: {msg}"
 
 
+def _not_mappings(text: str) -> str | None:
+    """Why a parsed rule file is no Sigma rule when a YAML document of it is not a mapping (else None)."""
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return None
+    for n, doc in enumerate(docs, 1):
+        if doc is not None and not isinstance(doc, dict):
+            got = "a list" if isinstance(doc, list) else f"a {type(doc).__name__} ({str(doc)[:40]!r})"
+            return (f"not a rule: YAML document {n} must be a mapping (a Sigma rule: title, logsource, detection; "
+                    f"one rule per document), got {got}")
+    return None
+
+
 def _parse(sources: list[tuple[Path, str | None]]) -> tuple[
         list[tuple[SigmaRule | SigmaCorrelationRule, Path]], list[RuleEntry], list[Any]]:
     rules: list[tuple[SigmaRule | SigmaCorrelationRule, Path]] = []
     broken: list[RuleEntry] = []
     filters: list[Any] = []
     for path, given in sources:
+        text = ""
         try:
             text = path.read_text(encoding="utf-8") if given is None else given
-            coll = SigmaCollection.from_yaml(text, collect_errors=True, source=SigmaRuleLocation(path),
+            coll = SigmaCollection.from_yaml(upgrade_aggregations(text) or text, collect_errors=True, source=SigmaRuleLocation(path),
                                              collect_filters=True, resolve_references=False)
-        except Exception as exc:  # YAML syntax, bad encoding: the file holds no usable rule
-            broken.append(RuleEntry(path.stem, path.name, "", (), str(path), reason=f"unreadable rule file: {exc}"))
+        except Exception as exc:  # YAML syntax, bad encoding, not mappings: the file holds no usable rule
+            reason = _not_mappings(text) if isinstance(exc, AttributeError | TypeError) else None
+            broken.append(RuleEntry(path.stem, path.name, "", (), str(path),
+                                    reason=reason or f"unreadable rule file: {exc}"))
             continue
         filters += coll.filters
         for rule in coll.rules:

@@ -55,6 +55,9 @@ def _rules_arrow(entries: list[RuleEntry]) -> pa.Table:
 
 
 def _window(since: Any, until: Any) -> tuple[str, list[Any]]:
+    from cairn.enrich.api import parse_time
+
+    since, until = parse_time(since, option="since"), parse_time(until, option="until")
     where, params = [], []
     if since is not None:
         where += ["event_time >= CAST(? AS TIMESTAMPTZ)", "event_date >= CAST(CAST(? AS TIMESTAMPTZ) AS DATE)"]
