@@ -118,6 +118,20 @@ def test_unknown_options_and_commands_are_usage_errors(cli: Any, tmp_path: Path)
     assert r.code == 2 and "No such command" in r.err
 
 
+def test_version(cli: Any) -> None:
+    import platform
+
+    import duckdb
+
+    from cairn import __version__
+
+    r = cli("version")
+    assert r.code == 0 and r.out == f"{__version__}\n"
+    r = cli("--json", "version")
+    assert r.code == 0 and r.json() == {"version": __version__, "python": platform.python_version(),
+                                        "duckdb": duckdb.__version__}
+
+
 def test_forced_source(cli: Any, tmp_path: Path) -> None:
     src = tmp_path / "odd.txt"
     src.write_text(json.dumps({"Records": json.loads((CT_FIXTURES / "stratus" / "aws.defense-evasion.cloudtrail-stop.json").read_text())}))

@@ -270,3 +270,14 @@ def test_large_first_line_goes_through_the_document_path(lake: Any, tmp_path: Pa
     locs = sorted(r[0] for r in lake.rows("SELECT locator FROM cloudtrail"))
     assert locs == sorted(f"doc {n} document" for n in range(1, 11))
     assert lake.scalar("SELECT length(request_parameters->>'userData') FROM cloudtrail WHERE locator = 'doc 1 document'") == 100_000
+
+
+@pytest.mark.parametrize("body", ['{"Records":[]}', '\ufeff{ "Records" : [ ]\n}\n', '{"Records": []}{"Records": []}'])
+def test_empty_trail_file_is_cloudtrail_with_no_records(body: str, lake: Any, tmp_path: Path) -> None:
+    """An empty trail file is detected as CloudTrail in auto mode: a read file with 0 records, not quarantined."""
+    write(tmp_path, "in/empty.json", body.encode())
+    write(tmp_path, "in/empty.json.gz", gz(body.encode()))
+    s = lake.ingest(tmp_path / "in")
+    assert (s.files, s.files_skipped, s.records_read, s.quarantined) == (2, 0, 0, 0)
+    assert s.sources == {"cloudtrail": 2}
+    assert lake.scalar("SELECT count(*) FROM quarantine") == 0

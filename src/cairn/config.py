@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +80,18 @@ def load_config(path: Path | None) -> Config:
     """Read ``path`` (or return defaults when it is None or does not exist)."""
     if path is None or not path.exists():
         return _apply_env(Config(source=None))
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a settings file (give a TOML file such as cairn.toml)")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the settings file: {exc.strerror or exc}") from exc
     sources = data.pop("sources", {}) or {}
+    ingest = _section(IngestSettings, data.pop("ingest", {}), path, "ingest")
     cfg = Config(
-        ingest=_section(IngestSettings, data.pop("ingest", {}), path, "ingest"),
+        ingest=_check_ingest(ingest, path),
         vpcflow=_section(VpcFlowSettings, sources.pop("vpcflow", {}), path, "sources.vpcflow"),
         aws=_section(AwsSettings, data.pop("aws", {}), path, "aws"),
         extra={**data, **({"sources": sources} if sources else {})},
@@ -112,6 +117,35 @@ def _section(cls: type, values: Any, path: Path, name: str) -> Any:
                 f"{path}: [{name}] {key} must be {type(default).__name__}, got {value!r}"
             )
     return cls(**values)
+
+
+PARQUET_CODECS = ("uncompressed", "snappy", "gzip", "zstd", "lz4", "lz4_raw", "brotli")
+"""Parquet codecs DuckDB writes (``[ingest] compression``)."""
+
+
+def _check_ingest(s: IngestSettings, path: Path) -> IngestSettings:
+    """``s`` with ``compression`` in lower case, or a :class:`ConfigError` naming the first bad value."""
+    def bad(key: str, rule: str) -> ConfigError:
+        return ConfigError(f"{path}: [ingest] {key} {rule}, got {getattr(s, key)!r}")
+
+    if s.batch_files < 1:
+        raise bad("batch_files", "must be 1 or more")
+    if s.batch_bytes < 1:
+        raise bad("batch_bytes", "must be 1 or more (bytes)")
+    if s.threads < 0:
+        raise bad("threads", "must be 0 (one per core) or more")
+    codec = s.compression.lower()
+    if codec not in PARQUET_CODECS:
+        raise bad("compression", f"must be one of {', '.join(PARQUET_CODECS)}")
+    if s.memory_limit:
+        import duckdb
+
+        try:
+            duckdb.connect(config={"memory_limit": s.memory_limit}).close()
+        except duckdb.Error as exc:
+            raise ConfigError(f"{path}: [ingest] memory_limit must be a memory size such as \"4GB\", "
+                              f"\"512MiB\" or \"50%\", got {s.memory_limit!r}: {exc}") from exc
+    return replace(s, compression=codec)
 
 
 def _apply_env(cfg: Config) -> Config:
@@ -188,8 +222,8 @@ DEFAULT_CONFIG_TEXT = """\
 # batch_files = 256         # files read by the engine in one batch
 # batch_bytes = 268435456   # max decompressed bytes per batch (peak memory ~9x this)
 # strict = false            # any quarantined record fails the run
-# compression = "zstd"      # Parquet codec of the lake
-# threads = 0               # engine threads, 0 = one per core
+# compression = "zstd"      # Parquet codec: uncompressed, snappy, gzip, zstd, lz4, lz4_raw, brotli
+# threads = 0               # engine threads (0 or more), 0 = one per core
 # memory_limit = ""         # e.g. "4GB"
 
 [sources.vpcflow]

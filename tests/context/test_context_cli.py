@@ -114,6 +114,10 @@ def test_show(cli: Any, loaded: Path) -> None:
                                                           "assets": 8}
     res = cli("-w", loaded, "context", "show", "loads")
     assert res.code == 0 and "networks.csv" in res.out
+    for limit, expected in ((0, 9), (2, 2)):  # --limit 0 means all rows, as for `alerts --limit 0`
+        assert len(cli("-w", loaded, "--json", "context", "show", "networks", "--limit", limit).json()) == expected
+    res = cli("-w", loaded, "context", "show", "--limit", "0")
+    assert res.code == 0 and "ctx_networks: 9 rows" in res.out and "no context loaded" not in res.out
     assert cli("-w", loaded, "context", "show", "vpcs").code == 2
 
 

@@ -117,6 +117,24 @@ def test_cli_convert_and_run(cli: Any, tmp_path: Path) -> None:
     assert cli("-w", ws, "sigma", "convert", tmp_path / "rules", "-p", "novalue").code == 2
 
 
+def test_invalid_regex_fails_the_rule_without_noise_on_stderr(tmp_path: Path) -> None:
+    """RE2's C library would log a bad pattern on fd 2: a subprocess shows that nothing but the listing
+    is printed, and the listing gives the reason as text."""
+    import json
+    import subprocess
+    import sys
+
+    rule = tmp_path / "bad_re.yml"
+    rule.write_text(rule_yaml({"sel": {"eventName|re": "(unclosed"}, "condition": "sel"}, title="bad re"),
+                    encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", "from cairn.cli.main import run; run()", "-w", str(tmp_path / "ws"),
+                           "--json", "sigma", "convert", str(rule)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == ""
+    (entry,) = json.loads(proc.stdout)["rules"]
+    assert entry["status"] == "failed"
+    assert entry["reason"].endswith("Regular expression '(unclosed' is invalid: missing ): (unclosed")
+
+
 def test_every_profile_runs_on_its_table(lake: Any) -> None:
     """The scan of each served table binds (entity and common columns exist), even when empty."""
     from cairn.detect.sigma import run_rules

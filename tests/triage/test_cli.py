@@ -69,6 +69,19 @@ def test_triage_from_stdin_and_errors(ws: Path, cli: Any, monkeypatch: pytest.Mo
     assert bad.code == 2
 
 
+def test_triage_json_lines_file(ws: Path, cli: Any) -> None:
+    """The bundled GuardDuty JSON Lines sample: each line is a finding, --index picks one."""
+    jsonl = SAMPLES / "guardduty" / "panther" / "guardduty-findings.jsonl"
+    ids = [json.loads(line)["id"] for line in jsonl.read_text().splitlines()]
+    for i, finding_id in enumerate(ids):
+        res = cli("-w", ws, "--json", "triage", jsonl, "--index", i)
+        assert res.code == 0, res.err
+        assert json.loads(res.out)["input"]["finding_id"] == finding_id
+        assert f"holds 2 findings; triaging --index {i} (pick another with --index 0..1)" in " ".join(res.err.split())
+    bad = cli("-w", ws, "triage", jsonl, "--index", 2)
+    assert bad.code == 3 and "holds 2 findings; --index 2 is out of range (0..1)" in " ".join(bad.err.split())
+
+
 def test_parse_duration() -> None:
     assert parse_duration("2h30m", option="--before").total_seconds() == 9000
     assert parse_duration("14d", option="--baseline").days == 14

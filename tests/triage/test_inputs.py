@@ -135,5 +135,8 @@ def test_load_body_and_times() -> None:
     assert load_body(" abc-123 ") == "abc-123"
     with pytest.raises(InputError, match="line 1 column"):
         load_body("{bad")
+    assert load_body('{"a": 1}\n\n{"b": 2}\n') == [{"a": 1}, {"b": 2}]  # JSON Lines: a list
+    with pytest.raises(InputError, match="invalid JSON Lines: line 2 column 2"):
+        load_body('{"a": 1}\n{bad\n')
     assert parse_time("2025-02-25 20:40:06.000000000").isoformat() == "2025-02-25T20:40:06+00:00"
     assert parse_time(0).year == 1970

@@ -101,7 +101,8 @@ def show(
     ctx: typer.Context,
     kind: Annotated[str | None, typer.Argument(help="accounts|networks|identities|assets|loads (default: all "
                                                      "four kinds)")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=0, help="Show at most this many rows per kind.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=0,
+                                              help="Show at most this many rows per kind (0: all).")] = None,
 ) -> None:
     """Show the context tables."""
     st = _state(ctx)
@@ -113,7 +114,7 @@ def show(
     for k in kinds:
         table = "ctx_loads" if k == "loads" else KINDS[k].table
         where = " WHERE is_current" if k == "loads" else ""
-        lim = f" LIMIT {int(limit)}" if limit is not None else ""
+        lim = f" LIMIT {int(limit)}" if limit else ""  # None or 0: all rows, as for `alerts --limit 0`
         data[k] = [plain(r) for r in st.engine.arrow(f"SELECT * FROM {table}{where} ORDER BY {_ORDER[k]}{lim}")
                    .to_pylist()]
     if st.json:

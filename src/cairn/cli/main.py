@@ -64,9 +64,17 @@ def main(
 
 
 @app.command()
-def version() -> None:
-    """Print the version."""
-    typer.echo(__version__)
+def version(ctx: typer.Context) -> None:
+    """Print the version (with --json: also the Python and DuckDB versions)."""
+    st = _state(ctx)
+    if st.json:
+        import platform
+
+        import duckdb
+
+        st.emit_json({"version": __version__, "python": platform.python_version(), "duckdb": duckdb.__version__})
+    else:
+        typer.echo(__version__)
 
 
 @app.command()

@@ -50,7 +50,7 @@ def triage_command(
 ) -> None:
     """Triage an alert: who acted, what they did, from where (enriched), what is new and sensitive."""
     from cairn.triage import triage
-    from cairn.triage.inputs import subject_from
+    from cairn.triage.inputs import finding_count, subject_from
 
     st: AppState = ctx.obj
     if st.json and fmt == "text":
@@ -58,6 +58,10 @@ def triage_command(
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     body = _read_alert(alert)
+    count = finding_count(body)
+    if count > 1 and 0 <= index < count and not st.quiet:
+        st.err.print(f"{escape(alert)} holds {count} findings; triaging --index {index} "
+                     f"(pick another with --index 0..{count - 1})", highlight=False)
     kw: dict[str, Any] = {"before": parse_duration(before, option="--before"),
                           "after": parse_duration(after, option="--after"),
                           "baseline": parse_duration(baseline, option="--baseline"),

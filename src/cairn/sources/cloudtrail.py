@@ -315,10 +315,16 @@ def _skip(origin: str, sniff: Sniff | None) -> str | None:
     return None
 
 
+_EMPTY_TRAIL = re.compile(r'(?:\s*\{\s*"Records"\s*:\s*\[\s*\]\s*\}\s*)+')
+"""A whole trail file with no records: ``{"Records": []}`` (CloudTrail writes these)."""
+
+
 def _detect(s: Sniff) -> int:
     t = s.text
     if s.is_parquet:
         return 0
+    if _EMPTY_TRAIL.fullmatch(t.lstrip("\ufeff")):
+        return 90
     if '"digestStartTime"' in t[:4096]:
         return 90
     if "AWS API Call via CloudTrail" in t or '"CloudTrailEvent"' in t:

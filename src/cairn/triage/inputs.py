@@ -86,17 +86,43 @@ def parse_time(value: Any, *, what: str = "time") -> datetime:
 
 
 def load_body(text: str) -> Any:
-    """The alert text: JSON, or a bare alert id (no braces)."""
-    stripped = text.strip()
+    """The alert text: JSON, JSON Lines (read as a list, one finding/alert per line), or a bare alert id
+    (no braces)."""
+    stripped = text.strip().lstrip("\ufeff")
     if not stripped:
         raise InputError("the alert is empty", origin=ORIGIN)
     if stripped[0] in "{[":
         try:
             return json.loads(stripped)
         except json.JSONDecodeError as exc:
+            if exc.msg == "Extra data" and "\n" in stripped:
+                return _json_lines(stripped)
             raise InputError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                              origin=ORIGIN) from None
     return stripped
+
+
+def _json_lines(text: str) -> list[Any]:
+    """The values of a JSON Lines text (blank lines skipped); a bad line is an :class:`InputError`."""
+    values = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                values.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"invalid JSON Lines: line {n} column {exc.colno}: {exc.msg}",
+                                 origin=ORIGIN) from None
+    return values
+
+
+def finding_count(body: Any) -> int:
+    """How many findings/alerts a parsed body holds (a list, JSON Lines or a findings container)."""
+    if isinstance(body, dict) and isinstance(body.get("detail"), dict) and \
+            str(body.get("detail-type", "")).startswith("Security Hub Findings"):
+        body = body["detail"].get("findings") or []
+    if isinstance(body, dict):
+        body = next((body[k] for k in ("findings", "Findings") if isinstance(body.get(k), list)), body)
+    return len(body) if isinstance(body, list) else 1
 
 
 def _unwrap(body: Any, index: int) -> tuple[str, Any]:
@@ -117,7 +143,8 @@ def _unwrap(body: Any, index: int) -> tuple[str, Any]:
         if not body:
             raise InputError("the alert holds no finding (empty list)", origin=ORIGIN)
         if not 0 <= index < len(body):
-            raise InputError(f"the alert holds {len(body)} findings; --index {index} is out of range",
+            raise InputError(f"the alert holds {len(body)} findings; --index {index} is out of range "
+                             f"(0..{len(body) - 1})",
                              origin=ORIGIN)
         return _unwrap(body[index], 0)
     if isinstance(body, str):

@@ -3,16 +3,19 @@ or failed with its reason, none dropped."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import sigma.policy
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.policy.regex_engine import RE2RegexEngine, RegexPattern
 from sigma.rule import SigmaRule
 
 from cairn.detect.sigma.backend import TABLE_STATE, CairnDuckDBBackend
@@ -23,6 +26,32 @@ from cairn.detect.sigma.pipeline import cairn_pipeline
 from cairn.errors import InputError
 
 RULE_SUFFIXES = (".yml", ".yaml")
+
+
+_RE_FLAGS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"))
+"""Python ``re`` flags and their inline RE2 form (as pySigma's own RE2 engine maps them)."""
+
+
+class QuietRE2RegexEngine(RE2RegexEngine):
+    """pySigma's RE2 engine without RE2's own log line on standard error for a bad pattern (the C
+    library writes it to fd 2); the error is raised as before, with a text (not bytes) message."""
+
+    def compile(self, pattern: str, flags: int = 0) -> RegexPattern:
+        """Compile ``pattern`` with the ``re`` ``flags`` as inline RE2 flags."""
+        prefix = "".join(v for k, v in _RE_FLAGS if int(flags) & int(k))
+        options = self._re2.Options()
+        options.log_errors = False
+        try:
+            return self._re2.compile(f"(?{prefix}){pattern}" if prefix else pattern, options)  # type: ignore[no-any-return]
+        except self._re2.error as exc:
+            msg = exc.args[0] if exc.args else exc
+            raise self._re2.error(msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)) from None
+
+
+# pySigma compiles every ``|re`` value with ``sigma.policy.default_policy`` (looked up at each call) unless a
+# rule or pipeline carries its own policy: keep that policy, with the quiet engine.
+if isinstance(sigma.policy.default_policy.regex_engine, RE2RegexEngine):
+    sigma.policy.default_policy = replace(sigma.policy.default_policy, regex_engine=QuietRE2RegexEngine())
 
 
 @dataclass(frozen=True)
