@@ -9,7 +9,7 @@ import pytest
 
 from cairn.detect.sigma import RuleSet, load_rules, run_rules
 from conftest import Lake, bundled_stratus_dir
-from detect.sigmadata import SIGMAHQ, panther_events_file
+from detect.sigmadata import LOGIN_EVENTS, SIGMAHQ, panther_events_file, write_records
 
 OTRF = bundled_stratus_dir().parent / "otrf"
 
@@ -41,3 +41,13 @@ def corpus_matches(corpus_lake: Lake, sigmahq_rules: RuleSet) -> Any:
             "SELECT m.*, c.origin FROM _sigmahq_matches m JOIN cloudtrail c USING (event_uid)")
     finally:
         corpus_lake.engine.unregister("_sigmahq_matches")
+
+
+@pytest.fixture(scope="session")
+def logins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
+    """The failed and successful console logins of ``sigmadata.LOGIN_EVENTS`` in a lake."""
+    root = tmp_path_factory.mktemp("sigma-correlation")
+    lake = Lake(root / "ws")
+    lake.ingest(write_records(root / "events.json", LOGIN_EVENTS))
+    yield lake
+    lake.close()

@@ -96,3 +96,25 @@ def panther_events_file(dest: Path) -> Path:
 def panther_uid(line: str) -> str:
     key = json.dumps(json.loads(line), sort_keys=True)
     return str(uuid.UUID(hashlib.sha256(key.encode()).hexdigest()[:32]))
+
+
+def login(n: str, user: str, when: str, ip: str = "198.51.100.7", ok: bool = False) -> dict[str, Any]:
+    """A console login of ``user`` (a failure unless ``ok``) whose eventID is ``n``."""
+    return ct(n, when=when, eventSource="signin.amazonaws.com", eventName="ConsoleLogin",
+              eventType="AwsConsoleSignIn", sourceIPAddress=ip,
+              userIdentity={"type": "IAMUser", "userName": user, "accountId": "111122223333",
+                            "arn": f"arn:aws:iam::111122223333:user/{user}"},
+              errorMessage=None if ok else "Failed authentication",
+              responseElements={"ConsoleLogin": "Success" if ok else "Failure"})
+
+
+LOGIN_EVENTS = [
+    # alice: 6 failures in 4 minutes (one alert), then 3 two hours later (none), then 5 more (alert)
+    *(login(f"a{i}", "alice", f"2024-07-29T12:0{i}:00Z") for i in range(5)),
+    login("a5", "alice", "2024-07-29T12:04:30Z"),
+    *(login(f"b{i}", "alice", f"2024-07-29T14:{i * 3:02d}:00Z") for i in range(3)),
+    *(login(f"c{i}", "alice", f"2024-07-29T16:00:{i * 10:02d}Z", ip=f"203.0.113.{i}") for i in range(5)),
+    # bob: 4 failures (under the threshold), 1 success
+    *(login(f"d{i}", "bob", f"2024-07-29T12:0{i}:00Z") for i in range(4)),
+    login("d9", "bob", "2024-07-29T12:05:00Z", ok=True),
+]

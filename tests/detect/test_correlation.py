@@ -9,28 +9,7 @@ import pytest
 import yaml
 
 from cairn.detect.sigma import load_rules, run_rules
-from detect.sigmadata import ct, rule_yaml, write_records
-
-
-def login(n: str, user: str, when: str, ip: str = "198.51.100.7", ok: bool = False) -> dict[str, Any]:
-    return ct(n, when=when, eventSource="signin.amazonaws.com", eventName="ConsoleLogin",
-              eventType="AwsConsoleSignIn", sourceIPAddress=ip,
-              userIdentity={"type": "IAMUser", "userName": user, "accountId": "111122223333",
-                            "arn": f"arn:aws:iam::111122223333:user/{user}"},
-              errorMessage=None if ok else "Failed authentication",
-              responseElements={"ConsoleLogin": "Success" if ok else "Failure"})
-
-
-EVENTS = [
-    # alice: 6 failures in 4 minutes (one alert), then 3 two hours later (none), then 5 more (alert)
-    *(login(f"a{i}", "alice", f"2024-07-29T12:0{i}:00Z") for i in range(5)),
-    login("a5", "alice", "2024-07-29T12:04:30Z"),
-    *(login(f"b{i}", "alice", f"2024-07-29T14:{i * 3:02d}:00Z") for i in range(3)),
-    *(login(f"c{i}", "alice", f"2024-07-29T16:00:{i * 10:02d}Z", ip=f"203.0.113.{i}") for i in range(5)),
-    # bob: 4 failures (under the threshold), 1 success
-    *(login(f"d{i}", "bob", f"2024-07-29T12:0{i}:00Z") for i in range(4)),
-    login("d9", "bob", "2024-07-29T12:05:00Z", ok=True),
-]
+from detect.sigmadata import rule_yaml
 
 BASE = rule_yaml({"sel": {"eventName": "ConsoleLogin", "errorMessage": "Failed authentication"},
                   "condition": "sel"}, title="failed console login", name="failed_login")
@@ -45,17 +24,6 @@ def correlation(kind: str = "event_count", *, condition: dict[str, Any] | None =
                            "group-by": group_by if group_by is not None else ["userIdentity.userName"],
                            "timespan": timespan, "condition": condition or {"gte": 5}, "generate": generate}}
     return yaml.safe_dump(doc, sort_keys=False)
-
-
-@pytest.fixture(scope="module")
-def logins(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from conftest import Lake
-
-    root = tmp_path_factory.mktemp("sigma-correlation")
-    lake = Lake(root / "ws")
-    lake.ingest(write_records(root / "events.json", EVENTS))
-    yield lake
-    lake.close()
 
 
 def test_event_count_alerts_once_per_burst(logins: Any) -> None:

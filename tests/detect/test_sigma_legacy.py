@@ -9,8 +9,7 @@ import yaml
 
 from cairn.detect.sigma import load_rules, run_rules
 from cairn.detect.sigma.legacy import PART_OF, upgrade_aggregations
-from detect.sigmadata import rule_yaml, write_records
-from detect.test_correlation import EVENTS
+from detect.sigmadata import rule_yaml
 
 FAILED = {"sel": {"eventName": "ConsoleLogin", "errorMessage": "Failed authentication"}}
 
@@ -58,19 +57,8 @@ def test_other_documents_of_the_file_are_kept() -> None:
         "plain", "many failed logins (events counted by the correlation)", "many failed logins"]
 
 
-@pytest.fixture(scope="module")
-def logins(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from conftest import Lake
-
-    root = tmp_path_factory.mktemp("sigma-legacy")
-    lake = Lake(root / "ws")
-    lake.ingest(write_records(root / "events.json", EVENTS))
-    yield lake
-    lake.close()
-
-
 def test_count_by_alerts_like_the_correlation(logins: Any) -> None:
-    """The events of test_correlation: alice fails 6 times in 4 minutes and 5 times from 5 addresses
+    """The events of ``sigmadata.LOGIN_EVENTS``: alice fails 6 times in 4 minutes and 5 times from 5 addresses
     in 40 s; bob fails 4 times."""
     rules = load_rules(texts={"r.yml": legacy("sel | count() by userIdentity.userName >= 5")})
     assert [(e.kind, e.status, e.output, bool(e.part_of)) for e in rules] == [
