@@ -61,7 +61,7 @@ def test_tables(cli: Any, loaded_ws: Path) -> None:
     assert {"name": "principal_arn", "type": "VARCHAR"}.items() <= next(
         c for c in schema if c["name"] == "principal_arn").items()
     bad = cli("-w", loaded_ws, "tables", "--schema", "nope")
-    assert bad.code == 1 and "unknown table 'nope'" in bad.err
+    assert bad.code == 2 and "unknown table 'nope'" in bad.err  # a usage error (README: exit 2)
 
 
 SQL = "SELECT event_uid, event_time, src_ip_bin, resource_arns FROM cloudtrail ORDER BY event_uid LIMIT 3"

@@ -42,7 +42,8 @@ def list_actions(ctx: typer.Context) -> None:
         st.emit_json(data)
         return
     if not data:
-        st.console.print("no actions configured; add [actions.NAME] tables to cairn.toml (see docs/actions.md)")
+        st.console.print("no actions configured; add [actions.NAME] tables to cairn.toml (see docs/actions.md)",
+                         markup=False, highlight=False)
         return
     t = Table(title="actions")
     for col in ("name", "type", "match", "destination", "pending", "due", "delivered", "failed"):

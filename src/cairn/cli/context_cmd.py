@@ -37,8 +37,15 @@ _ORDER = {
 }
 
 
-def _state(ctx: typer.Context) -> AppState:
-    return ctx.obj  # type: ignore[no-any-return]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output (same as cairn --json).")]
+
+
+def _state(ctx: typer.Context, json_out: bool = False) -> AppState:
+    """The shared state; ``json_out`` (the subcommand's own ``--json``) switches JSON output on."""
+    st: AppState = ctx.obj
+    if json_out:
+        st.json = True
+    return st
 
 
 @context_app.command("load")
@@ -49,9 +56,10 @@ def load(
     kind: Annotated[str, typer.Option("--kind", "-k", help="auto|accounts|networks|identities|assets")] = "auto",
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Load the valid records and report the "
                                                "others (default: any problem fails the load).")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Load inventory files into the context tables (each file replaces what it loaded before)."""
-    st = _state(ctx)
+    st = _state(ctx, json_out)
     targets: list[str | Path] = list(files or [])
     if not targets:
         targets = list(context_settings(st.workspace.config).file_paths())
@@ -73,10 +81,11 @@ def load(
 def unload(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Inventory files whose rows to remove.")],
+    json_out: JsonOpt = False,
 ) -> None:
-    """Remove from the context tables everything the given files loaded."""
-    st = _state(ctx)
-    _report(st, unload_files(st.workspace, st.engine, list(files)), "context unload")
+    """Remove from the context tables everything the given files loaded (a file never loaded: exit 3)."""
+    st = _state(ctx, json_out)
+    _report(st, unload_files(st.workspace, st.engine, list(files), missing_ok=False), "context unload")
 
 
 def _report(st: AppState, reports: list[LoadReport], title: str) -> None:
@@ -103,9 +112,10 @@ def show(
                                                      "four kinds)")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=0,
                                               help="Show at most this many rows per kind (0: all).")] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Show the context tables."""
-    st = _state(ctx)
+    st = _state(ctx, json_out)
     kinds = [kind] if kind else list(KINDS)
     for k in kinds:
         if k not in SHOW_COLUMNS:
@@ -157,9 +167,10 @@ def match(
                                                      "resource ids.")],
     type_: Annotated[str | None, typer.Option("--type", "-t", help="Take every value as this observable type: "
                                               + "|".join(OBSERVABLE_TYPES))] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Show what context values get (the enrichment engine's matching rules): handy to check an inventory."""
-    st = _state(ctx)
+    st = _state(ctx, json_out)
     if type_ is not None and type_ not in OBSERVABLE_TYPES:
         raise ConfigError(f"unknown type {type_!r}; choose one of {', '.join(OBSERVABLE_TYPES)}")
     results = match_values(st.engine, values, type_)

@@ -78,7 +78,8 @@ def alerts_list(
     rule: Annotated[list[str] | None, typer.Option("--rule", help="Only alerts of this rule id (repeatable).")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Only alerts last seen at or after this time "
                                                              "(ISO 8601 or 24h, 7d).")] = None,
-    status: Annotated[list[str] | None, typer.Option("--status", help="Only alerts with this status.")] = None,
+    status: Annotated[list[str] | None, typer.Option("--status", help="Only alerts with this status (repeatable): new, "
+                                                                 "delivered, or any status an alert has.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many alerts (0: all).")] = 200,
     json_out: JsonOpt = False,
 ) -> None:

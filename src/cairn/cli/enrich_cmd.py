@@ -13,7 +13,7 @@ from rich.table import Table
 from cairn.cli.context import AppState
 from cairn.enrich.api import parse_time
 from cairn.enrich.materialize import EnrichSummary, refresh
-from cairn.enrich.retrohunt import retrohunt
+from cairn.enrich.retrohunt import _KEY, retrohunt
 
 _COLOURS = {0: "dim", 1: "green", 2: "green", 3: "green", 4: "green", 5: "yellow", 6: "yellow", 7: "orange3",
             8: "red", 9: "red", 10: "bold red"}
@@ -54,7 +54,9 @@ def retrohunt_command(
                                                              "or relative: 24h, 7d).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the new matches without marking them reported.")]
     = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=0, help="Show at most this many rows (table output).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=0, help="Show at most this many rows (table output; "
+                                              "every new match is still marked as reported, and the rows left "
+                                              "out are counted with a query that lists them).")] = None,
 ) -> None:
     """Re-enrich stored events against the current intel; list matches new since the last retrohunt."""
     st: AppState = ctx.obj
@@ -72,7 +74,8 @@ def retrohunt_command(
     tab = Table(title=f"retrohunt: {len(rows):,} new matches ({prev}); {rep.total_matches:,} matches in all")
     for col in ("event time", "observable", "field", "table", "indicator", "source", "feed version", "verdict"):
         tab.add_column(col, overflow="fold", max_width=40)
-    for r in rows[:limit] if limit is not None else rows:
+    shown = rows[:limit] if limit is not None else rows
+    for r in shown:
         score = r.get("score_id") or 0
         indicator = r["matched"] + ("" if r["match_kind"] == "exact" else f" ({r['match_kind']})")
         if r.get("threat_type"):
@@ -81,9 +84,22 @@ def retrohunt_command(
                     r["source"], indicator, r["intel_source"], r["feed_version"] or "",
                     f"[{_COLOURS.get(score, '')}]{score} {r.get('score') or ''}[/]")
     st.console.print(tab)
+    hidden = len(rows) - len(shown)
+    if hidden:
+        st.err.print(_hidden_note(hidden, len(rows), rep.run_id, dry_run), highlight=False, markup=False, soft_wrap=True)
     st.err.print(_summary_line(rep.enrich))
     if dry_run:
         st.err.print("dry run: these matches were not marked as reported")
+
+
+def _hidden_note(hidden: int, total: int, run_id: str, dry_run: bool) -> str:
+    """What to say about the new matches ``--limit`` left out of the table, and how to see them."""
+    if dry_run:
+        return (f"{hidden:,} more new matches not shown (--limit); none was marked as reported: "
+                "run without --limit, or use cairn --json retrohunt --dry-run, to see them all")
+    return (f"{hidden:,} more new matches not shown (--limit); all {total:,} were marked as reported. "
+            f"See them all with: cairn query \"SELECT m.* FROM intel_matches m JOIN _cairn_retrohunt_seen s "
+            f"ON s.match_key = {_KEY} WHERE s.run_id = '{run_id}' ORDER BY m.event_time\"")
 
 
 _ENRICH_RELATIONS = re.compile(r"\b(enriched_observables|intel_matches|[a-z0-9_]+_enriched)\b", re.IGNORECASE)

@@ -8,12 +8,13 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cairn.cli.context import AppState
-from cairn.errors import ConfigError
-from cairn.intel.feeds import FeedConfig, HttpClient, feed_configs, load_target, update_feed
+from cairn.errors import CairnError, ConfigError
+from cairn.intel.feeds import FeedConfig, HttpClient, feed_configs, load_target, mask_url, update_feed
 from cairn.intel.formats import FORMATS
 from cairn.intel.store import IntelStore, LoadReport, LoadSettings, check_settings
 
@@ -40,6 +41,15 @@ UPDATERS: dict[str, Callable[[AppState], dict[str, Any]]] = {
     "tor-exit-nodes": _tor_exit_nodes,
 }
 """Built-in refreshers that are not feeds (ownership data), by name, for ``cairn intel update NAME``."""
+
+
+class FeedsFailed(CairnError):
+    """Some feeds of ``cairn intel update`` failed (the others were refreshed); exits with the code of
+    the first failure."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _state(ctx: typer.Context) -> AppState:
@@ -139,12 +149,36 @@ def load(
     _report(st, [report])
 
 
+def _failed(name: str, origin: str, exc: CairnError) -> dict[str, Any]:
+    """The ``--json`` / table row of a feed that could not be refreshed."""
+    return {"source": name, "status": "failed", "origin": origin, "error": str(exc),
+            "exit_code": exc.exit_code}
+
+
+def _summary(st: AppState, rows: list[dict[str, Any]]) -> None:
+    """One line per feed: its outcome, version and counts, or the reason it failed."""
+    t = Table(title="intel update")
+    for c in ("feed", "status", "feed_version", "loaded", "added", "removed", "error"):
+        t.add_column(c, justify="right" if c in ("loaded", "added", "removed") else "left",
+                     overflow="fold" if c == "error" else "ellipsis")
+    for r in rows:
+        counts = ("", "", "") if r["status"] == "failed" else (
+            f"{r.get('loaded', 0):,}", f"{r.get('added', 0):,}", f"{r.get('removed', 0):,}")
+        status = "[red]failed[/red]" if r["status"] == "failed" else escape(r["status"])
+        t.add_row(escape(r["source"]), status, escape(r.get("feed_version") or ""), *counts,
+                  escape(r.get("error", "")))
+    st.console.print(t)
+
+
 @intel_app.command("update")
 def update(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument(help="Configured feeds to refresh (default: all).")] = None,
 ) -> None:
-    """Refresh configured feeds ([intel.feeds.NAME]) with conditional HTTP requests."""
+    """Refresh configured feeds (\\[intel.feeds.NAME]) with conditional HTTP requests.
+
+    Every feed is tried and its outcome reported; the command fails, naming them, when any feed failed.
+    """
     st = _state(ctx)
     feeds = feed_configs(st.workspace.config)
     wanted = names or list(feeds)
@@ -155,19 +189,46 @@ def update(
     if not wanted:
         raise ConfigError("no feeds configured: add [intel.feeds.NAME] sections to cairn.toml (docs/intel.md)")
     store = IntelStore(st.workspace, st.engine)
-    reports, others = [], []
+    reports: list[LoadReport] = []
+    rows: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
+    failures: list[tuple[str, CairnError]] = []
     for name in wanted:
         if name in UPDATERS and name not in feeds:
-            others.append(UPDATERS[name](st))
+            try:
+                others.append(UPDATERS[name](st))
+            except CairnError as exc:
+                failures.append((name, exc))
+                others.append(_failed(name, "", exc))
             continue
-        with _progress(st, f"update {name}") as progress:
-            reports.append(update_feed(store, feeds[name], progress=progress))
-    _report(st, reports)
-    if others and st.json:
-        st.emit_json(others)
-    elif others:
+        feed = feeds[name]
+        try:
+            with _progress(st, f"update {name}") as progress:
+                report = update_feed(store, feed, progress=progress)
+        except CairnError as exc:
+            failures.append((name, exc))
+            rows.append(_failed(name, mask_url(feed.url or feed.path), exc))
+            continue
+        reports.append(report)
+        rows.append(report.to_dict())
+    if st.json:
+        if rows:
+            st.emit_json(rows if len(rows) != 1 else rows[0])
+        if others:
+            st.emit_json(others)
+    else:
+        _report(st, reports)
+        if failures or len(rows) > 1:
+            _summary(st, rows)
         for o in others:
-            st.console.print(f"{o['name']}: " + ", ".join(f"{k} {v}" for k, v in o.items() if k != "name"))
+            st.console.print(escape(f"{o['name'] if 'name' in o else o['source']}: "
+                                    + ", ".join(f"{k} {v}" for k, v in o.items() if k not in ("name", "source"))),
+                             highlight=False)
+    if failures:
+        done = len(wanted) - len(failures)
+        reasons = "; ".join(f"{name}: {exc}" for name, exc in failures)
+        raise FeedsFailed(f"{len(failures)} of {len(wanted)} feed(s) failed ({done} refreshed): {reasons}",
+                          failures[0][1].exit_code)
 
 
 @intel_app.command("feeds")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from cairn.cli.context import AppState
-from cairn.errors import CairnError, InputError
+from cairn.errors import ConfigError, InputError
 from cairn.intel.api import lookup_prepared, prepare
 
 _COLOURS = {0: "dim", 1: "green", 2: "green", 3: "green", 4: "green", 5: "yellow", 6: "yellow", 7: "orange3",
@@ -69,7 +69,10 @@ def lookup_command(
     st: AppState = ctx.obj
     inputs = _read_values(values or [], file)
     if not inputs:
-        raise CairnError("nothing to look up: give values, - for stdin, or --file FILE")
+        given = [f"{file} has no values" if file is not None else "",
+                 "stdin (-) gave no values" if "-" in (values or []) else ""]
+        why = "; ".join(g for g in given if g) or "give values, - for stdin, or --file FILE"
+        raise ConfigError(f"nothing to look up: {why}")
     table = lookup_prepared(st.engine, st.workspace, prepare(inputs))
     rows = table.to_pylist()
     if st.json:

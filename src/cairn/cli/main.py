@@ -160,26 +160,46 @@ def print_summary(st: AppState, s: RunSummary) -> None:
 @app.command()
 def tables(
     ctx: typer.Context,
-    schema: Annotated[str | None, typer.Option("--schema", help="Show the columns of this table.")] = None,
+    schema: Annotated[str | None, typer.Option("--schema", help="Show the columns of this table (or of a "
+                                                "<table>_enriched view).")] = None,
 ) -> None:
     """List the lake's tables with row counts and time ranges."""
     st = _state(ctx)
-    cat = Catalog(st.engine, st.workspace.lake)
     specs = all_specs()
     if schema:
-        if schema not in specs:
-            raise CairnError(f"unknown table {schema!r}; tables are {', '.join(specs)}")
-        spec = specs[schema]
+        from rich.markup import escape
+
+        from cairn.enrich.tables import ENRICHMENT_COLUMNS, event_tables
+        from cairn.errors import ConfigError
+        from cairn.lake.schema import Column
+
+        views = [f"{n}_enriched" for n in event_tables()]
+        if schema in specs:
+            spec = specs[schema]
+            title, columns = f"{spec.name}: {spec.doc}", list(spec.columns)
+        elif schema in views:
+            base = specs[schema.removesuffix("_enriched")]
+            struct = ", ".join(f"{c.name} {c.type}" for c in ENRICHMENT_COLUMNS)
+            title = f"{schema} (view): the columns of {base.name}, its events' highest verdict and enrichment"
+            columns = [*base.columns,
+                       Column("max_score_id", "INTEGER", "Highest verdict (OCSF reputation 0-10) of the event's "
+                              "observables"),
+                       Column("enrichment", f"STRUCT({struct})[]", "One entry per observable of the event: the "
+                              "enriched_observables columns from field onwards, ordered by field and value")]
+        else:
+            raise ConfigError(f"--schema: unknown table {schema!r}; tables are {', '.join(specs)}; views are "
+                              f"{', '.join(views)}")
         if st.json:
-            st.emit_json([{"name": c.name, "type": c.type, "doc": c.doc} for c in spec.columns])
+            st.emit_json([{"name": c.name, "type": c.type, "doc": c.doc} for c in columns])
             return
-        t = Table(title=f"{spec.name}: {spec.doc}")
+        t = Table(title=escape(title))
         for col in ("column", "type", "meaning"):
-            t.add_column(col)
-        for c in spec.columns:
-            t.add_row(c.name, c.type, c.doc)
+            t.add_column(col, overflow="fold")
+        for c in columns:
+            t.add_row(c.name, escape(c.type), escape(c.doc))
         st.console.print(t)
         return
+    cat = Catalog(st.engine, st.workspace.lake)
     stats = cat.table_stats()
     if st.json:
         st.emit_json([
@@ -232,7 +252,7 @@ def query(
         table = table.slice(0, limit)
     render(table, fmt, output, console=st.console)
     if output and not st.json:
-        st.err.print(f"wrote {table.num_rows:,} rows to {escape(str(output))}", highlight=False)
+        st.err.print(f"wrote {table.num_rows:,} rows to {escape(str(output))}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -293,7 +313,8 @@ def run() -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        Console(stderr=True, emoji=False).print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
+        Console(stderr=True, emoji=False).print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False,
+                                              soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)

@@ -221,6 +221,7 @@ def _read_csv(text: str, kind: str | None, out: ReadResult) -> None:
             if len(row) > len(header) and any(c.strip() for c in row[len(header):]):
                 out.problems.append(Problem(out.origin, start, f"row has {len(row)} fields, the header has "
                                             f"{len(header)}", kind, index))
+                continue  # a record-level problem: this row is left out, the file's other rows are read
             values = {h: (c if c.strip() else None) for h, c in zip(header, row, strict=False) if h}
             records.append(RawRecord(kind, out.origin, index, start, values))  # type: ignore[arg-type]
     except csv.Error as exc:

@@ -36,7 +36,7 @@ from cairn.context.problems import InventoryError, Problem
 from cairn.context.readers import read_inventory
 from cairn.context.tables import CTX_LOADS, LOADS_DDL, to_arrow
 from cairn.engines.duckdb_engine import DuckDBEngine
-from cairn.errors import ConfigError
+from cairn.errors import ConfigError, InputError
 from cairn.lake.catalog import Catalog
 from cairn.workspace import Workspace
 
@@ -94,12 +94,18 @@ def load_files(ws: Workspace, engine: DuckDBEngine, files: list[str | Path], *, 
             continue
         seen.add(source_file)
         read = read_inventory(Path(f).expanduser(), str(f), None if kind == "auto" else kind)
+        # Problems of one record (a CSV row with extra cells, a YAML item that is not a mapping) leave
+        # that record out; only problems of the file as a whole (record is None) fail the file.
+        file_problems = [p for p in read.problems if p.record is None or p.kind not in KINDS]
         checked = {}
         for k, recs in read.records.items():
-            checked[k] = check_records(KINDS[k], recs)
-        problems += sorted(read.problems + [p for _, bad, _ in checked.values() for p in bad],
+            good, bad, notes = check_records(KINDS[k], recs)
+            bad = sorted([p for p in read.problems if p.kind == k and p.record is not None] + bad,
+                         key=lambda p: (p.line or 0, p.record or 0))
+            checked[k] = (good, bad, notes)
+        problems += sorted(file_problems + [p for _, bad, _ in checked.values() for p in bad],
                            key=lambda p: p.line or 0)
-        parsed.append((str(f), source_file, read, checked))
+        parsed.append((str(f), source_file, read, file_problems, checked))
     if problems and not skip_invalid:
         raise InventoryError(problems)
     loaded_at = dt.datetime.now(dt.UTC)
@@ -108,10 +114,12 @@ def load_files(ws: Workspace, engine: DuckDBEngine, files: list[str | Path], *, 
         engine.execute(LOADS_DDL)
         plans: list[_Plan] = []
         skipped: list[LoadReport] = []  # unreadable (under skip_invalid) or empty files
-        for given, source_file, read, checked in parsed:
-            if read.problems:  # the file as a whole could not be read: keep what it gave before
+        for given, source_file, read, file_problems, checked in parsed:
+            if file_problems:  # the file as a whole could not be read: keep what it gave before
+                every = sorted(file_problems + [p for _, bad, _ in checked.values() for p in bad],
+                               key=lambda p: p.line or 0)
                 skipped.append(LoadReport(given, source_file, kind, "failed", content_hash=read.content_hash,
-                                         problems=[str(p) for p in read.problems]))
+                                         problems=[str(p) for p in every]))
                 continue
             kinds = set(checked) | ({kind} if kind != "auto" else _current_kinds(engine, source_file))
             if not kinds:
@@ -119,29 +127,46 @@ def load_files(ws: Workspace, engine: DuckDBEngine, files: list[str | Path], *, 
             for k in (k for k in KINDS if k in kinds):
                 good, bad, notes = checked.get(k, ([], [], []))
                 status = "loaded" if k in checked else "removed"
-                report = LoadReport(given, source_file, k, status, rows=len(good), invalid=len(bad),
+                invalid = _records_left_out(bad)
+                report = LoadReport(given, source_file, k, status, rows=len(good), invalid=invalid,
                                     content_hash=read.content_hash, problems=[str(p) for p in bad],
                                     notes=[str(n) for n in notes])
-                fp = hashlib.sha256(f"{FORMAT_VERSION}|{k}|{read.content_hash}|{len(bad)}".encode()).hexdigest()
+                fp = hashlib.sha256(f"{FORMAT_VERSION}|{k}|{read.content_hash}|{invalid}".encode()).hexdigest()
                 plans.append(_Plan(report, good, fp))
         _commit(ws, engine, plans, run_id, loaded_at)
-    order = {source_file: i for i, (_, source_file, _, _) in enumerate(parsed)}
+    order = {source_file: i for i, (_, source_file, _, _, _) in enumerate(parsed)}
     kinds_order = list(KINDS)
     return sorted([p.report for p in plans] + skipped,
                   key=lambda r: (order[r.source_file], kinds_order.index(r.kind) if r.kind in KINDS else -1))
 
 
-def unload_files(ws: Workspace, engine: DuckDBEngine, files: list[str | Path]) -> list[LoadReport]:
-    """Remove from the context tables everything the given files loaded (their loads become replaced)."""
+def _records_left_out(bad: list[Problem]) -> int:
+    """How many records ``bad`` leaves out (a record with two bad fields counts once)."""
+    return len({p.record for p in bad if p.record is not None}) + sum(1 for p in bad if p.record is None)
+
+
+def unload_files(ws: Workspace, engine: DuckDBEngine, files: list[str | Path], *,
+                 missing_ok: bool = True) -> list[LoadReport]:
+    """Remove from the context tables everything the given files loaded (their loads become replaced).
+
+    A file with nothing loaded gives no report, or, unless ``missing_ok``, raises :class:`InputError`
+    (exit code 3) before anything is removed."""
     loaded_at = dt.datetime.now(dt.UTC)
     run_id = f"ctx-{loaded_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     with ws.writer_lock():
         engine.execute(LOADS_DDL)
         plans = []
+        missing: list[str] = []
         for f in files:
             source_file = str(Path(f).expanduser().resolve())
-            for k in (k for k in KINDS if k in _current_kinds(engine, source_file)):
+            kinds = _current_kinds(engine, source_file)
+            if not kinds:
+                missing.append(str(f))
+            for k in (k for k in KINDS if k in kinds):
                 plans.append(_Plan(LoadReport(str(f), source_file, k, "removed"), [], ""))
+        if missing and not missing_ok:
+            raise InputError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not loaded; nothing "
+                             "was unloaded (loaded files: cairn context show loads)")
         _commit(ws, engine, plans, run_id, loaded_at)
     return [p.report for p in plans]
 

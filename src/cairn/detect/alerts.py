@@ -30,6 +30,8 @@ from cairn.lake.schema import Column, TableSpec
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 """Alert severities; ``severity_id`` is the OCSF id (1 informational ... 5 critical)."""
 SEVERITY_ID = {s: i + 1 for i, s in enumerate(SEVERITIES)}
+STATUSES = ("new", "delivered")
+"""Statuses cairn sets: ``new`` when created, ``delivered`` by actions (:func:`set_status` may set others)."""
 MIN_PREFIX = 6
 """Shortest alert id prefix :func:`resolve_alert` accepts (``cairn alerts`` shows 12 characters)."""
 
@@ -179,6 +181,12 @@ def list_alerts(engine: DuckDBEngine, *, severity: Sequence[str] = (), rules: Se
         raise ConfigError(f"--limit: must be 0 (all) or more, got {limit}")
     ensure_alert_tables(engine)
     where, params = [], []
+    if status:
+        allowed = [*STATUSES, *sorted({r[0] for r in engine.rows("SELECT DISTINCT status FROM _cairn_alerts "
+                                                                  "WHERE status IS NOT NULL")} - set(STATUSES))]
+        bad_status = [v for v in status if v not in allowed]
+        if bad_status:
+            raise ConfigError(f"--status: unknown status {bad_status[0]!r}; use one of {', '.join(allowed)}")
     for col, values in (("severity", severity), ("rule_id", rules), ("status", status)):
         if values:
             bad = [v for v in values if col == "severity" and v not in SEVERITIES]

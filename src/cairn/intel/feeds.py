@@ -23,8 +23,11 @@ Settings of one feed (every key optional except ``url`` or ``path``)::
 
 HTTP: ``If-None-Match`` / ``If-Modified-Since`` from the current version (304 = not
 modified, nothing is parsed), retries with backoff ``0.5 s * 2^n`` (``Retry-After`` honoured
-up to 60 s) on 5xx, 429 and timeouts; other 4xx fail at once. Header values are never
-logged or stored; error messages name the URL only.
+up to 60 s) on 5xx, 429 and timeouts; other 4xx fail at once. Only http:// and https:// URLs
+are supported. User info in a URL (``https://user:password@host/...``) is sent as HTTP Basic auth
+(an ``Authorization`` in ``headers`` wins) and is dropped when a redirect leaves the host. Header
+values are never logged or stored; error messages and stored origins show URLs masked
+(``user:***@``).
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from cairn.config import Config
+from cairn.actions.destinations.http import split_userinfo
+from cairn.config import Config, redact_text
 from cairn.errors import ConfigError, RemoteError, TransientError
 from cairn.intel.formats import ParseContext, check_arguments, detect, get_format
 from cairn.intel.inputs import FeedInput, LocalInput, UrlInput
@@ -49,6 +53,40 @@ from cairn.intel.store import IntelStore, LoadReport, LoadSettings, Progress, ch
 
 USER_AGENT = "cairn-intel/0.1"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+SCHEMES = ("http", "https")
+"""URL schemes a feed can be fetched with."""
+
+
+def mask_url(url: str) -> str:
+    """``url`` fit to show: the password of its user info as ``***`` (``user:***@``) and secret-looking
+    query parameters masked."""
+    parts = urlsplit(url) if _SCHEME.match(url) else None
+    if parts is not None and "@" in parts.netloc:
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user, sep, _ = userinfo.partition(":")
+        url = urlunsplit(parts._replace(netloc=f"{user}{':***' if sep else ''}@{hostport}"))
+    return redact_text(url)
+
+
+def url_scheme(target: str) -> str | None:
+    """The lower-case scheme of ``scheme://...``, else None (a local path)."""
+    m = _SCHEME.match(target)
+    return m[1].lower() if m else None
+
+
+def check_url(url: str, what: str) -> None:
+    """Raise a :class:`ConfigError` naming ``what`` unless ``url`` is an http(s) URL with a host."""
+    scheme = url_scheme(url)
+    if scheme not in SCHEMES:
+        found = f"not {scheme}://" if scheme else "got no URL"
+        raise ConfigError(f"{what} {mask_url(url)}: only http:// and https:// URLs are supported, {found}")
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:
+        raise ConfigError(f"{what} is not a valid URL ({exc}): {mask_url(url)}") from None
+    if not host:
+        raise ConfigError(f"{what} has no host: {mask_url(url)}")
 
 
 @dataclass(frozen=True)
@@ -126,10 +164,15 @@ def parse_feed(name: str, values: Any, base: Path | None = None) -> FeedConfig:
     check_settings(feed.settings(), lambda key: f"{where} {key}")
     if bool(feed.url) == bool(feed.path):
         raise ConfigError(f"{where} needs exactly one of url or path")
+    if url_scheme(feed.path):
+        raise ConfigError(f"{where} path must be a local file or folder, got a URL: {mask_url(feed.path)}; "
+                          "use url = \"https://...\" (only http:// and https:// URLs are supported)")
     if feed.path and base is not None and not Path(feed.path).expanduser().is_absolute():
         feed = FeedConfig(**{**feed.__dict__, "path": str(base / Path(feed.path))})
     if feed.format != "auto":
         get_format(feed.format)
+    if feed.url:
+        check_url(feed.url, f"{where} url")
     return feed
 
 
@@ -164,9 +207,15 @@ class HttpClient:
 
     def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
             dest: Path | None = None) -> Response:
-        """Fetch ``url`` (into ``dest`` when given, else into memory)."""
+        """Fetch ``url`` (into ``dest`` when given, else into memory); user info in ``url`` becomes HTTP
+        Basic auth. Errors show ``url`` masked."""
+        shown = mask_url(url)
+        check_url(url, "feed URL")
+        url, basic = split_userinfo(url)
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity",
                    **{k: expand_env(v) for k, v in self.headers.items()}}
+        if basic is not None and not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = basic
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -174,17 +223,18 @@ class HttpClient:
         attempt = 0
         while True:
             try:
-                return self._once(url, headers, dest)
+                return self._once(url, shown, headers, dest)
             except TransientError as exc:
                 if attempt >= self.retries:
-                    raise TransientError(f"{url}: {exc} (after {attempt + 1} tries)") from exc
+                    tries = f"{attempt + 1} {'try' if attempt == 0 else 'tries'}"
+                    raise TransientError(f"{shown}: {exc} (after {tries})") from None
                 self.sleep(min(60.0, getattr(exc, "retry_after", None) or self.backoff * 2 ** attempt))
                 attempt += 1
 
-    def _once(self, url: str, headers: dict[str, str], dest: Path | None) -> Response:
+    def _once(self, url: str, shown: str, headers: dict[str, str], dest: Path | None) -> Response:
         req = urllib.request.Request(url, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with _OPENER.open(req, timeout=self.timeout) as resp:
                 meta = (resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
                 if dest is None:
                     return Response(200, body=resp.read(), etag=meta[0], last_modified=meta[1])
@@ -199,7 +249,7 @@ class HttpClient:
                 err = TransientError(f"HTTP {exc.code}")
                 err.retry_after = _retry_after(exc.headers.get("Retry-After"))  # type: ignore[attr-defined]
                 raise err from None
-            raise RemoteError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+            raise RemoteError(f"{shown}: HTTP {exc.code} {exc.reason}") from None
         except TimeoutError as exc:
             raise TransientError(f"timed out after {self.timeout}s") from exc
         except urllib.error.URLError as exc:
@@ -207,14 +257,32 @@ class HttpClient:
                 raise TransientError(f"timed out after {self.timeout}s") from exc
             if isinstance(exc.reason, ConnectionError):
                 raise TransientError(f"connection failed: {exc.reason}") from exc
-            raise RemoteError(f"{url}: {exc.reason}") from exc
+            raise RemoteError(f"{shown}: {exc.reason}") from exc
         except ConnectionError as exc:
             raise TransientError(f"connection failed: {exc}") from exc
+        except ValueError as exc:  # http.client.InvalidURL and friends
+            raise RemoteError(f"{shown}: invalid URL ({redact_text(str(exc))})") from None
 
     def fetch(self, url: str) -> bytes:
         """Body of ``url`` (for folder layouts such as MISP feeds)."""
         body = self.get(url).body
         return body or b""
+
+
+class _DropAuthOnHostChange(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never send ``Authorization`` to another scheme, host or port."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        old, dest = urlsplit(req.full_url), urlsplit(new.full_url) if new is not None else None
+        if new is not None and dest is not None and (old.scheme, old.netloc) != (dest.scheme, dest.netloc):
+            for key in [k for k in new.headers if k.lower() == "authorization"]:
+                del new.headers[key]
+        return new
+
+
+_OPENER = urllib.request.build_opener(_DropAuthOnHostChange())
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -225,8 +293,8 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def is_url(target: str) -> bool:
-    """True for http(s) URLs."""
-    return target.startswith(("http://", "https://"))
+    """True for ``scheme://...`` targets (only http and https are supported; see :func:`check_url`)."""
+    return url_scheme(target) is not None
 
 
 def open_target(target: str, client: HttpClient, scratch: Path, *, etag: str | None = None,
@@ -234,18 +302,24 @@ def open_target(target: str, client: HttpClient, scratch: Path, *, etag: str | N
     """A feed input for a path or URL; ``(None, response)`` when the server says 304."""
     if not is_url(target):
         return LocalInput(Path(target).expanduser()), None
+    check_url(target, "feed URL")
     if target.endswith("/"):  # folder layout: the manifest decides "modified"
         resp = client.get(urljoin(target, "manifest.json"), etag=etag, last_modified=last_modified)
         if resp.status == 304:
             return None, resp
-        return UrlInput(target, client.fetch, cache={urljoin(target, "manifest.json"): resp.body or b""}), resp
+        shown = mask_url(target)  # the input's origin is shown and stored: members are fetched unmasked
+
+        def fetch(url: str) -> bytes:
+            return client.fetch(target + url[len(shown):] if url.startswith(shown) else url)
+
+        return UrlInput(shown, fetch, cache={urljoin(shown, "manifest.json"): resp.body or b""}), resp
     scratch.mkdir(parents=True, exist_ok=True)
     dest = scratch / f"download-{uuid.uuid4().hex[:12]}"
     resp = client.get(target, etag=etag, last_modified=last_modified, dest=dest)
     if resp.status == 304:
         return None, resp
     inp = LocalInput(dest)
-    inp.origin = target
+    inp.origin = mask_url(target)
     return inp, resp
 
 
@@ -262,12 +336,12 @@ def load_target(store: IntelStore, target: str, source: str, *, fmt: str = "auto
     try:
         if inp is None:
             store.mark_checked(source)
-            return LoadReport(source=source, status="not-modified", origin=target, format=fmt,
+            return LoadReport(source=source, status="not-modified", origin=mask_url(target), format=fmt,
                               feed_version=cur and cur["feed_version"], unchanged=int((cur or {}).get("loaded") or 0))
         format_ = detect(inp) if fmt == "auto" else get_format(fmt)
         check_arguments(format_, columns or {}, options or {})
         ctx = ParseContext(columns=dict(columns or {}), options=dict(options or {}),
-                           name=target.rstrip("/").rsplit("/", 1)[-1])
+                           name=mask_url(target).rstrip("/").rsplit("/", 1)[-1])
         return store.load(inp, source, format_, ctx, settings or LoadSettings(),
                           etag=resp.etag if resp else None, last_modified=resp.last_modified if resp else None,
                           progress=progress)

@@ -52,6 +52,8 @@ from cairn.workspace import Workspace
 MAX_OBJECT_SIZE = 1 << 30
 MAX_DATE_WRITES = 8
 """A batch spanning more partition dates is written with one partitioned COPY."""
+GIVEN_TWICE = "given more than once"
+"""Skip reason of an input met again in one run: it is read once."""
 QUARANTINE_SCHEMA = pa.schema(
     [
         ("quarantine_uid", pa.string()),
@@ -208,12 +210,20 @@ class Ingestor:
     # -- planning -----------------------------------------------------------------
 
     def _inputs(self, targets: Iterable[str], run_dir: Path) -> Iterable[InputFile | Rejected | str]:
+        """Each distinct input once, or ``skip:<reason>`` for what is not read.
+
+        A file met again (named twice, or in two folders given) is read once and counted as
+        skipped, "given more than once"; the ``_paths`` join of engine-read documents needs
+        each path once. Local files are told apart by their resolved real path.
+        """
         for target in targets:
             if target.startswith("s3://"):
                 if self._s3 is None:
                     self._s3 = s3io.client(self.ws.config.aws)
                 for obj in s3io.list_objects(self._s3, target):
                     skip = self.forced.skip_file(obj.origin, None) if self.forced else _digest_key(obj.origin)
+                    if not skip and not self._first_time(obj.origin):
+                        skip = GIVEN_TWICE
                     if skip:
                         yield f"skip:{skip}"
                         continue
@@ -221,7 +231,18 @@ class Ingestor:
                     yield InputFile(obj.origin, path, obj.size)
             else:
                 for f in walk_local(target):
-                    yield InputFile(str(Path(f.origin).resolve()), f.path, f.size)
+                    if f.skip:
+                        yield f"skip:{f.skip}"
+                        continue
+                    origin = str(Path(f.origin).resolve())
+                    yield InputFile(origin, f.path, f.size) if self._first_time(origin) else f"skip:{GIVEN_TWICE}"
+
+    def _first_time(self, origin: str) -> bool:
+        """True the first time ``origin`` is met in this run."""
+        if origin in self._seen:
+            return False
+        self._seen.add(origin)
+        return True
 
     def _plan(self, f: InputFile, summary: RunSummary) -> _Planned | Rejected | None:
         if f.size == 0:
@@ -281,17 +302,13 @@ class Ingestor:
         pending_bytes: dict[tuple[str, bool, bool, bool, str], int] = {}
         self._quarantine: list[Rejected | tuple[str, Rejected]] = []
         self._batch_no = 0
+        self._seen: set[str] = set()
         for item in self._inputs(targets, run_dir):
             if isinstance(item, str):
                 summary.files += 1
                 summary.files_skipped += 1
                 reason = item.removeprefix("skip:")
                 summary.skipped[reason] = summary.skipped.get(reason, 0) + 1
-                continue
-            if item.size < 0:
-                summary.files += 1
-                summary.files_skipped += 1
-                summary.skipped["documentation file"] = summary.skipped.get("documentation file", 0) + 1
                 continue
             summary.files += 1
             summary.bytes_read += item.size

@@ -9,10 +9,15 @@ would import (product ``aws/guardduty``, ``TTPs/...`` types, resources). cairn a
   :data:`MAX_INDICATORS` in all; ``Category`` from the matched indicator's threat type, ``Source`` the
   feeds that listed it, ``LastObservedAt`` the finding's time;
 - ``UserDefinedFields``: ``cairn_enriched`` (a marker an EventBridge rule can filter on to ignore
-  cairn's own updates), ``cairn_max_score``, one ``cairn:<field>`` entry per enriched observable
-  (verdict, ownership, owners), merged with the finding's own fields and clamped to the limits
-  (:func:`cairn.outputs.asff.clamp_user_defined_fields`: 50 pairs, keys <= 128, values <= 1024);
-- ``Note``: a readable summary (:func:`cairn.outputs.asff.note`: <= 512 characters).
+  cairn's own updates), ``cairn_max_score``, ``cairn_flagged``, ``cairn_owners``, one
+  ``cairn:<field>:<value>`` entry per enriched observable (verdict, ownership, owners), merged with the
+  finding's own fields and clamped to the limits (:func:`cairn.outputs.asff.clamp_user_defined_fields`:
+  50 pairs, keys <= 128, values <= 1024). The finding's own fields are never overwritten and come
+  first; on a finding cairn enriched before (``cairn_enriched`` = ``true``) cairn's earlier keys
+  (:func:`is_cairn_key`) are replaced as a set, so no stale one is left;
+- ``Note``: a readable summary (:func:`cairn.outputs.asff.note`: <= 512 characters). A Note someone
+  else wrote (``UpdatedBy`` other than ``updated_by``, the write-back's rule) is kept and cairn's summary
+  goes to ``cairn_summary`` instead.
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ from cairn.outputs.asff import (
     note,
     timestamp,
 )
+from cairn.sources import guardduty, securityhub
+
+MARKER_KEY = "cairn_enriched"
+"""Set to ``true`` on every finding cairn enriched: also how cairn recognises its own keys."""
+SUMMARY_KEY = "cairn_summary"
+_FIXED_KEYS = frozenset({MARKER_KEY, "cairn_max_score", "cairn_flagged", "cairn_owners", SUMMARY_KEY})
+_OBSERVABLE_FIELDS = frozenset(o.field for o in (*securityhub.OBSERVABLES, *guardduty.OBSERVABLES))
 
 MAX_INDICATORS = THREAT_INTEL_MAX
 # GuardDuty threat purpose -> ASFF type namespace/category (as Security Hub's GuardDuty integration does).
@@ -113,7 +125,20 @@ def guardduty_to_asff(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in finding.items() if v is not None}
 
 
+def is_cairn_key(key: str, fields: frozenset[str] | set[str] = _OBSERVABLE_FIELDS) -> bool:
+    """Whether ``key`` is one of the UserDefinedFields :func:`enrich_finding` writes: a fixed ``cairn_*``
+    key or ``cairn:<field>:<value>`` of an observable field in ``fields`` (not the write-back's ``cairn:``
+    keys, nor alert findings' ``cairn_alert_id`` ...)."""
+    if key in _FIXED_KEYS:
+        return True
+    return key.startswith("cairn:") and any(key.startswith(f"cairn:{f}:") for f in fields)
+
+
 def _owner(e: dict[str, Any]) -> str | None:
+    return "; ".join(_owner_parts(e)) or None
+
+
+def _owner_parts(e: dict[str, Any]) -> list[str]:
     parts = []
     if e.get("identity_person") or e.get("identity_team"):
         parts.append("identity " + " / ".join(x for x in (e.get("identity_person"), e.get("identity_team")) if x))
@@ -125,7 +150,7 @@ def _owner(e: dict[str, Any]) -> str | None:
                                                             if e.get("asset_criticality") else ""))
     if e.get("network_zone"):
         parts.append(f"zone {e['network_zone']}")
-    return "; ".join(parts) or None
+    return parts
 
 
 def _ownership(e: dict[str, Any]) -> str | None:
@@ -181,19 +206,27 @@ def enrich_finding(finding: dict[str, Any], enrichment: list[dict[str, Any]], ma
     flagged = [e for e in ranked if (e.get("score_id") or 0) >= REPORT_SCORE]
     top = max((e.get("score_id") or 0 for e in enrichment), default=0)
     top_label = next((e.get("score") for e in ranked if (e.get("score_id") or 0) == top), "Unknown")
-    udf: dict[str, str] = {"cairn_enriched": "true", "cairn_max_score": f"{top} {top_label}"}
+    udf: dict[str, str] = {MARKER_KEY: "true", "cairn_max_score": f"{top} {top_label}"}
     if flagged:
         udf["cairn_flagged"] = ", ".join(f"{e['value']} ({e.get('score_id')})" for e in flagged)
-    owners = sorted({o for e in ranked if (o := _owner(e))})
+    owners = list(dict.fromkeys(p for e in ranked for p in _owner_parts(e)))  # worst observable's first
     if owners:
         udf["cairn_owners"] = " | ".join(owners)
+    text = _note_text(enrichment, flagged, owners, top, top_label)
+    old_note = f.get("Note") or {}
+    if old_note.get("Text") and old_note.get("UpdatedBy") != updated_by:
+        udf[SUMMARY_KEY] = text  # someone else's Note stays
+    else:
+        f["Note"] = note(text, updated_by)
     for e in ranked:
         desc = _describe(e)
         if (e.get("score_id") or 0) > 0 or _owner(e) or _ownership(e):
             udf.setdefault(f"cairn:{e.get('field')}:{e.get('value')}", desc)
-    f["UserDefinedFields"] = {**(f.get("UserDefinedFields") or {}),
-                              **clamp_user_defined_fields(udf, f.get("UserDefinedFields") or {})}
-    f["Note"] = note(_note_text(enrichment, flagged, owners, top, top_label), updated_by)
+    existing = {str(k): v for k, v in (f.get("UserDefinedFields") or {}).items()}
+    if existing.get(MARKER_KEY) == "true":  # enriched before: cairn's earlier keys are replaced, not kept
+        fields = _OBSERVABLE_FIELDS | {str(e.get("field")) for e in enrichment}
+        existing = {k: v for k, v in existing.items() if not is_cairn_key(k, fields)}
+    f["UserDefinedFields"] = {**existing, **clamp_user_defined_fields(udf, existing)}
     return f
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +20,16 @@ SNIFF_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class InputFile:
-    """One input: ``origin`` as the user knows it, ``path`` where its bytes are now."""
+    """One input: ``origin`` as the user knows it, ``path`` where its bytes are now.
+
+    ``skip`` is set (with ``size`` -1) for a path met while walking that is not input,
+    naming why: the caller counts it as skipped.
+    """
 
     origin: str
     path: Path
     size: int
+    skip: str | None = None
 
     @property
     def compressed(self) -> bool:
@@ -41,25 +48,66 @@ def is_documentation(path: Path) -> bool:
     return name.startswith(DOC_NAMES) or name.endswith(DOC_SUFFIXES)
 
 
+def _skipped(path: Path, reason: str) -> InputFile:
+    return InputFile(str(path), path, -1, reason)
+
+
+def _local_file(path: Path, *, walking: bool) -> InputFile:
+    """``path`` as an input, or as skipped (broken link, link loop, FIFO, documentation...)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return _skipped(path, "symbolic link loop")
+        if path.is_symlink():
+            return _skipped(path, "broken symbolic link")
+        return _skipped(path, f"cannot read file ({exc.strerror})")
+    if not stat.S_ISREG(st.st_mode):
+        return _skipped(path, "not a regular file")
+    if walking and is_documentation(path):
+        return _skipped(path, "documentation file")
+    return InputFile(str(path), path, st.st_size)
+
+
 def walk_local(target: str) -> Iterator[InputFile]:
     """Yield the files at a local path: the file itself or every file below a folder.
 
-    While walking a folder, documentation files (README, LICENSE, *.md, ...) are
-    yielded with size -1 so that the caller can count them as skipped.
+    Links to folders are followed; a link back to a folder being walked is yielded as
+    skipped ("symbolic link loop"). Anything else that is not input (documentation,
+    broken links, FIFOs and devices, unreadable folders) is yielded with ``skip`` set.
     """
     p = Path(target)
-    if not p.exists():
-        raise InputError("no such file or folder", origin=target)
-    if p.is_file():
-        yield InputFile(str(p), p, p.stat().st_size)
+    if not p.is_dir():
+        if not p.exists() and not p.is_symlink():
+            raise InputError("no such file or folder", origin=target)
+        f = _local_file(p, walking=False)
+        if f.skip == "broken symbolic link":
+            raise InputError(f"broken symbolic link (to {os.readlink(p)})", origin=target)
+        yield f
         return
-    for root, dirs, names in os.walk(p):
-        dirs.sort()
+    errors: list[OSError] = []
+    chains: dict[str, frozenset[str]] = {str(p): frozenset({os.path.realpath(p)})}
+    for root, dirs, names in os.walk(p, onerror=errors.append, followlinks=True):
+        while errors:
+            err = errors.pop(0)
+            yield _skipped(Path(err.filename or root), f"cannot read folder ({err.strerror})")
+        chain = chains.pop(root, frozenset({os.path.realpath(root)}))
+        keep = []
+        for name in sorted(dirs):
+            sub = os.path.join(root, name)
+            real = os.path.realpath(sub)
+            if real in chain:
+                yield _skipped(Path(sub), "symbolic link loop")
+                continue
+            chains[sub] = chain | {real}
+            keep.append(name)
+        dirs[:] = keep
         for name in sorted(names):
             if name.startswith("."):
                 continue
-            fp = Path(root) / name
-            yield InputFile(str(fp), fp, -1 if is_documentation(fp) else fp.stat().st_size)
+            yield _local_file(Path(root) / name, walking=True)
+    for err in errors:
+        yield _skipped(Path(err.filename or target), f"cannot read folder ({err.strerror})")
 
 
 def read_head(path: Path, limit: int = SNIFF_BYTES) -> bytes:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -37,8 +39,35 @@ def _t(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_MD_PUNCT = re.compile(r"([\\`*_\[\]|~#])")
+_CODE_UNSAFE = re.compile(r"[`<>&|]")
+
+
+def _line(text: Any) -> str:
+    """``text`` on one line (line breaks and other control characters made spaces), stripped."""
+    return _LINE_BREAKS.sub(" ", str("" if text is None else text)).strip()
+
+
 def _md(text: Any) -> str:
-    return str("" if text is None else text).replace("|", "\\|").replace("\n", " ")
+    """``text`` as inline Markdown that shows as written: one line, ``& < >`` as HTML entities (no raw
+    HTML, no autolinks) and the punctuation of emphasis, code, links, table cells and heading ends
+    backslash-escaped."""
+    return _MD_PUNCT.sub(r"\\\1", html.escape(_line(text), quote=False))
+
+
+def _code(text: Any) -> str:
+    """``text`` as inline code: a backtick span when it holds nothing that could end the span or a table
+    cell, else ``<code>`` around the escaped text (HTML-significant characters never appear raw)."""
+    t = _line(text)
+    if not t:
+        return ""
+    return f"`{t}`" if not _CODE_UNSAFE.search(t) else f"<code>{_md(t)}</code>"
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in ``text``."""
+    return "`" * max(3, max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
 
 
 def ip_summary(e: dict[str, Any] | None) -> str:
@@ -138,33 +167,37 @@ class TriageReport:
 
     # -- renderers ----------------------------------------------------------------------------------
     def to_markdown(self) -> str:
-        """The report as Markdown."""
+        """The report as Markdown; every value escaped (:func:`_md`, :func:`_code`): a finding's title,
+        an identity or a user agent shows as written and cannot add HTML or Markdown structure."""
         d = self.data
         inp, ident, c = d["input"], d["identity"], d["counts"]
+        w, b = d["window"], d["baseline"]
         out = [f"# Triage: {_md(inp.get('title') or self.who())}", "",
-               f"*{self.summary_line()}*", "",
-               f"- Input: {inp['kind']} {_md(inp.get('finding_id') or '')} severity {_md(inp.get('severity') or '-')}"
-               f" at {inp['time']}",
-               f"- Window: {_t(d['window']['start'])} to {_t(d['window']['end'])} UTC "
-               f"(activity from {d['activity_source']}, read via {d['index']})",
-               f"- Baseline: {_t(d['baseline']['start'])} to {_t(d['baseline']['end'])}, "
-               f"{d['baseline']['events']} events of {', '.join(d['baseline']['principals']) or 'nobody'}", "",
+               f"*{_md(self.summary_line())}*", "",
+               f"- Input: {_md(inp['kind'])} {_md(inp.get('finding_id') or '')} severity "
+               f"{_md(inp.get('severity') or '-')} at {_md(inp['time'])}",
+               f"- Window: {_md(_t(w['start']))} to {_md(_t(w['end']))} UTC "
+               f"(activity from {_md(d['activity_source'])}, read via {_md(d['index'])})",
+               f"- Baseline: {_md(_t(b['start']))} to {_md(_t(b['end']))}, "
+               f"{_md(b['events'])} events of {_md(', '.join(b['principals']) or 'nobody')}", "",
                "## Identity", ""]
         for k in ("kind", "principal_arn", "identity_arn", "role_arn", "session_name", "source_identity",
                   "identity_store_user_id", "user_name", "service", "account_id", "original_principal"):
             if ident.get(k):
-                out.append(f"- {k}: `{_md(ident[k])}`")
+                out.append(f"- {k}: {_code(ident[k])}")
         if ident.get("access_keys"):
-            out.append(f"- access keys: {', '.join('`' + k + '`' for k in ident['access_keys'])}")
+            out.append(f"- access keys: {', '.join(_code(k) for k in ident['access_keys'])}")
         if ident.get("chain"):
             out += ["", "Role chain (newest first):", ""]
             for link in ident["chain"]:
-                out.append(f"1. `{link['issued_key']}` issued by {link['event_name']} at {link['issued_at']} "
-                           f"to `{_md(link['caller_arn'])}` ({link['caller_type']}) from {link['caller_ip']}"
-                           + (f", role `{link['role_arn']}`" if link.get("role_arn") else ""))
+                out.append(f"1. {_code(link['issued_key'])} issued by {_md(link['event_name'])} at "
+                           f"{_md(link['issued_at'])} to {_code(link['caller_arn'])} ({_md(link['caller_type'])}) "
+                           f"from {_md(link['caller_ip'])}"
+                           + (f", role {_code(link['role_arn'])}" if link.get("role_arn") else ""))
         out += ["", "## Activity", "",
-                f"{c['events']} events ({c['identity_events']} by the identity, {c['child_session_events']} by "
-                f"sessions it created, {c['resource_events']} touching the resource), {c['errors']} errors.", ""]
+                f"{_md(c['events'])} events ({_md(c['identity_events'])} by the identity, "
+                f"{_md(c['child_session_events'])} by sessions it created, {_md(c['resource_events'])} touching "
+                f"the resource), {_md(c['errors'])} errors.", ""]
         out += _table(["eventSource", "eventName", "count", "errors", "first", "last"],
                       [[a["event_source"], a["event_name"], a["count"], a["errors"], _t(a["first"]), _t(a["last"])]
                        for a in d["by_api"]])
@@ -180,7 +213,7 @@ class TriageReport:
         new = d["new_vs_baseline"]
         out += ["", "## New compared with the baseline", ""]
         for k, v in new.items():
-            out.append(f"- {k.replace('_', ' ')}: {', '.join('`' + _md(x) + '`' for x in v) if v else 'none'}")
+            out.append(f"- {_md(k.replace('_', ' '))}: {', '.join(_code(x) for x in v) if v else 'none'}")
         out += ["", "## User agents", ""]
         out += _table(["userAgent", "count", "new"],
                       [[u["user_agent"], u["count"], "yes" if u.get("new") else ""] for u in d["user_agents"]])
@@ -198,7 +231,7 @@ class TriageReport:
                       [[_t(e["event_time"]), e["event_name"], e["source"], e["matched_by"], e["error_code"] or "",
                         "yes" if e["sensitive"] else ""] for e in tl["events"]])
         if tl["events_truncated"]:
-            out.append(f"\n(first {len(tl['events'])} of {c['events']} events)")
+            out.append(f"\n(first {len(tl['events'])} of {_md(c['events'])} events)")
         out += ["", "## Related alerts and findings", ""]
         rel = d["related"]
         if not any(rel.values()):
@@ -206,9 +239,10 @@ class TriageReport:
         for kind, items in rel.items():
             for r in items:
                 ident_ = r.get("alert_id") or r.get("finding_id")
-                out.append(f"- {kind}: `{_md(ident_)}` {_md(r.get('title'))} ({r.get('severity')})")
+                out.append(f"- {_md(kind)}: {_code(ident_)} {_md(r.get('title'))} ({_md(r.get('severity'))})")
         if d.get("athena"):
-            out += ["", "## Athena SQL", "", "```sql", d["athena"]["sql_literal"], "```"]
+            sql = str(d["athena"]["sql_literal"])
+            out += ["", "## Athena SQL", "", _fence(sql) + "sql", sql, _fence(sql)]  # a code block: shown as is
         if d["notes"]:
             out += ["", "## Notes", ""] + [f"- {_md(n)}" for n in d["notes"]]
         return "\n".join(out) + "\n"
