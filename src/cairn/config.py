@@ -10,6 +10,7 @@ sections are an error so that typos do not pass silently.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import tomllib
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cairn.errors import ConfigError
 
@@ -165,7 +167,7 @@ SECRET_KEY_WORDS = frozenset({"secret", "password", "passwd", "passphrase", "pwd
 """A key with one of these words (split at ``_``, ``-``, ``.`` and camelCase) holds a secret."""
 SECRET_KEYS = frozenset({"webhook_url"})
 """Keys that hold secrets although no word of theirs says so (a Slack webhook URL is its token)."""
-_URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)([^/?#\s:@]+):([^/?#\s]+)@")
+_URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)([^/?#\s:@]*):([^/?#\s]+)@")
 _SECRET_PARAM = re.compile(
     r"(?i)\b((?:[\w-]*[_-])?(?:access_?token|token|secret|password|passwd|pwd|api_?key|apikey|key|sig|"
     r"signature|auth|credential))=([^&\s'\"#]+)")
@@ -188,6 +190,18 @@ def redact_text(text: str) -> str:
     out = _SLACK_HOOK.sub(lambda m: f"{m.group(1)}{hide(m.group(2))}", text)
     out = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={hide(m.group(2))}", out)
     return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{hide(m.group(3))}@", out)
+
+
+def split_userinfo(url: str) -> tuple[str, str | None]:
+    """``url`` without ``user:password@`` and the HTTP Basic ``Authorization`` value made from it (None
+    when the URL has no userinfo). User and password are percent-decoded, as RFC 3986 writes them."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=hostport)), f"Basic {token}"
 
 
 def secrets_in_text(text: str) -> set[str]:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from cairn.detect.alerts import list_alerts, resolve_alert_id
-from cairn.enrich.api import parse_duration, parse_time
 from cairn.errors import ConfigError, InputError
+from cairn.timeparse import parse_duration, parse_time
 from conftest import Lake
 from detect.detect_support import run, settings, stop_logging, trail
 

@@ -16,8 +16,9 @@ import pytest
 from feeds_support import Route, Server, Store, http_server_fixture, st_fixture  # noqa: F401
 from test_feed_formats import write_misp_feed
 
+from cairn.config import redact_text
 from cairn.errors import ConfigError, RemoteError
-from cairn.intel.feeds import FeedConfig, HttpClient, load_target, mask_url, parse_feed, update_feed
+from cairn.intel.feeds import FeedConfig, HttpClient, load_target, parse_feed, update_feed
 
 SECRET = "hunter2"
 BASIC = "Basic " + base64.b64encode(f"user:{SECRET}".encode()).decode()
@@ -83,11 +84,11 @@ def _dead_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_mask_url():
-    assert mask_url("https://user:hunter2@h.example/f?x=1") == "https://user:***@h.example/f?x=1"
-    assert mask_url("https://:tok@h.example/") == "https://:***@h.example/"
-    assert mask_url("https://user@h.example/") == "https://user@h.example/"
-    assert mask_url("/local/path.txt") == "/local/path.txt"
+def test_feed_urls_are_masked():
+    assert redact_text("https://user:hunter2@h.example/f?x=1") == "https://user:***@h.example/f?x=1"
+    assert redact_text("https://:tok@h.example/") == "https://:***@h.example/"
+    assert redact_text("https://user@h.example/") == "https://user@h.example/"
+    assert redact_text("/local/path.txt") == "/local/path.txt"
 
 
 def test_basic_auth_from_url(auth_server: AuthServer):

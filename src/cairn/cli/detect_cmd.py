@@ -15,7 +15,7 @@ from rich.table import Table
 
 from cairn.cli.context import AppState
 from cairn.detect.alerts import Alert, alert_events, list_alerts, resolve_alert, severities_at_least
-from cairn.enrich.api import parse_time
+from cairn.timeparse import parse_time
 
 _COLOURS = {"informational": "dim", "low": "cyan", "medium": "yellow", "high": "red", "critical": "bold red"}
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]

@@ -11,9 +11,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cairn.cli.context import AppState
-from cairn.enrich.api import parse_time
 from cairn.enrich.materialize import EnrichSummary, refresh
 from cairn.enrich.retrohunt import _KEY, retrohunt
+from cairn.timeparse import parse_time
 
 _COLOURS = {0: "dim", 1: "green", 2: "green", 3: "green", 4: "green", 5: "yellow", 6: "yellow", 7: "orange3",
             8: "red", 9: "red", 10: "bold red"}

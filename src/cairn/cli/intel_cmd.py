@@ -13,8 +13,9 @@ from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColum
 from rich.table import Table
 
 from cairn.cli.context import AppState
+from cairn.config import redact_text
 from cairn.errors import CairnError, ConfigError
-from cairn.intel.feeds import FeedConfig, HttpClient, feed_configs, load_target, mask_url, update_feed
+from cairn.intel.feeds import FeedConfig, HttpClient, feed_configs, load_target, update_feed
 from cairn.intel.formats import FORMATS
 from cairn.intel.store import IntelStore, LoadReport, LoadSettings, check_settings
 
@@ -207,7 +208,7 @@ def update(
                 report = update_feed(store, feed, progress=progress)
         except CairnError as exc:
             failures.append((name, exc))
-            rows.append(_failed(name, mask_url(feed.url or feed.path), exc))
+            rows.append(_failed(name, redact_text(feed.url or feed.path), exc))
             continue
         reports.append(report)
         rows.append(report.to_dict())

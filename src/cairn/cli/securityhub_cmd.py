@@ -18,8 +18,8 @@ from cairn.actions.securityhub_filters import build_filters
 from cairn.actions.securityhub_writeback import WritebackOptions, run_writeback
 from cairn.cli.context import AppState
 from cairn.context.aws import Clients, aws_context_settings
-from cairn.enrich.api import parse_time
 from cairn.errors import InputError
+from cairn.timeparse import parse_time
 
 securityhub_app = typer.Typer(help="Security Hub: enrich findings in place (BatchUpdateFindings).",
                               no_args_is_help=True)

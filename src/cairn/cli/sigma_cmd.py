@@ -91,7 +91,7 @@ def run(
     """Run the rules over the lake (one scan per table) and list the matches."""
     st: AppState = ctx.obj
     from cairn.detect.sigma import run_rules
-    from cairn.enrich.api import parse_time
+    from cairn.timeparse import parse_time
 
     rules = _load(paths, placeholder)
     matches = run_rules(st.engine, rules, tables=table or None, since=parse_time(since, option="--since"),

@@ -11,8 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from cairn.cli.context import AppState
-from cairn.enrich.api import parse_duration
 from cairn.errors import ConfigError, InputError
+from cairn.timeparse import parse_duration
 
 FORMATS = ("text", "json", "markdown", "html", "asff")
 

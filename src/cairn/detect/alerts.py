@@ -174,7 +174,7 @@ def list_alerts(engine: DuckDBEngine, *, severity: Sequence[str] = (), rules: Se
     """Alerts, newest ``last_seen`` first, filtered by exact ``severity`` names (see
     :func:`severities_at_least` for a floor), rule ids and status; ``since`` (a time, or text for
     :func:`cairn.enrich.api.parse_time`) bounds ``last_seen``; ``limit`` 0 or None means all."""
-    from cairn.enrich.api import parse_time
+    from cairn.timeparse import parse_time
 
     since = parse_time(since, option="--since")
     if limit is not None and limit < 0:

@@ -414,7 +414,7 @@ def detect(engine: DuckDBEngine, workspace: Workspace, *, since: str | datetime 
            enrich: bool | None = None, dispatch: bool | None = None,
            progress: Progress | None = None) -> DetectSummary:
     """Run the configured rules (plus ``rules`` paths) over new data; raise and update alerts."""
-    from cairn.enrich.api import parse_time
+    from cairn.timeparse import parse_time
 
     since = parse_time(since, option="since")
     ws = workspace

@@ -42,10 +42,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
-from cairn.actions.destinations.http import split_userinfo
-from cairn.config import Config, redact_text
+from cairn.config import Config, redact_text, split_userinfo
 from cairn.errors import ConfigError, RemoteError, TransientError
 from cairn.intel.formats import ParseContext, check_arguments, detect, get_format
 from cairn.intel.inputs import FeedInput, LocalInput, UrlInput
@@ -56,17 +55,6 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 SCHEMES = ("http", "https")
 """URL schemes a feed can be fetched with."""
-
-
-def mask_url(url: str) -> str:
-    """``url`` fit to show: the password of its user info as ``***`` (``user:***@``) and secret-looking
-    query parameters masked."""
-    parts = urlsplit(url) if _SCHEME.match(url) else None
-    if parts is not None and "@" in parts.netloc:
-        userinfo, _, hostport = parts.netloc.rpartition("@")
-        user, sep, _ = userinfo.partition(":")
-        url = urlunsplit(parts._replace(netloc=f"{user}{':***' if sep else ''}@{hostport}"))
-    return redact_text(url)
 
 
 def url_scheme(target: str) -> str | None:
@@ -80,13 +68,13 @@ def check_url(url: str, what: str) -> None:
     scheme = url_scheme(url)
     if scheme not in SCHEMES:
         found = f"not {scheme}://" if scheme else "got no URL"
-        raise ConfigError(f"{what} {mask_url(url)}: only http:// and https:// URLs are supported, {found}")
+        raise ConfigError(f"{what} {redact_text(url)}: only http:// and https:// URLs are supported, {found}")
     try:
         host = urlsplit(url).hostname
     except ValueError as exc:
-        raise ConfigError(f"{what} is not a valid URL ({exc}): {mask_url(url)}") from None
+        raise ConfigError(f"{what} is not a valid URL ({exc}): {redact_text(url)}") from None
     if not host:
-        raise ConfigError(f"{what} has no host: {mask_url(url)}")
+        raise ConfigError(f"{what} has no host: {redact_text(url)}")
 
 
 @dataclass(frozen=True)
@@ -165,7 +153,7 @@ def parse_feed(name: str, values: Any, base: Path | None = None) -> FeedConfig:
     if bool(feed.url) == bool(feed.path):
         raise ConfigError(f"{where} needs exactly one of url or path")
     if url_scheme(feed.path):
-        raise ConfigError(f"{where} path must be a local file or folder, got a URL: {mask_url(feed.path)}; "
+        raise ConfigError(f"{where} path must be a local file or folder, got a URL: {redact_text(feed.path)}; "
                           "use url = \"https://...\" (only http:// and https:// URLs are supported)")
     if feed.path and base is not None and not Path(feed.path).expanduser().is_absolute():
         feed = FeedConfig(**{**feed.__dict__, "path": str(base / Path(feed.path))})
@@ -209,7 +197,7 @@ class HttpClient:
             dest: Path | None = None) -> Response:
         """Fetch ``url`` (into ``dest`` when given, else into memory); user info in ``url`` becomes HTTP
         Basic auth. Errors show ``url`` masked."""
-        shown = mask_url(url)
+        shown = redact_text(url)
         check_url(url, "feed URL")
         url, basic = split_userinfo(url)
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity",
@@ -307,7 +295,7 @@ def open_target(target: str, client: HttpClient, scratch: Path, *, etag: str | N
         resp = client.get(urljoin(target, "manifest.json"), etag=etag, last_modified=last_modified)
         if resp.status == 304:
             return None, resp
-        shown = mask_url(target)  # the input's origin is shown and stored: members are fetched unmasked
+        shown = redact_text(target)  # the input's origin is shown and stored: members are fetched unmasked
 
         def fetch(url: str) -> bytes:
             return client.fetch(target + url[len(shown):] if url.startswith(shown) else url)
@@ -319,7 +307,7 @@ def open_target(target: str, client: HttpClient, scratch: Path, *, etag: str | N
     if resp.status == 304:
         return None, resp
     inp = LocalInput(dest)
-    inp.origin = mask_url(target)
+    inp.origin = redact_text(target)
     return inp, resp
 
 
@@ -336,12 +324,12 @@ def load_target(store: IntelStore, target: str, source: str, *, fmt: str = "auto
     try:
         if inp is None:
             store.mark_checked(source)
-            return LoadReport(source=source, status="not-modified", origin=mask_url(target), format=fmt,
+            return LoadReport(source=source, status="not-modified", origin=redact_text(target), format=fmt,
                               feed_version=cur and cur["feed_version"], unchanged=int((cur or {}).get("loaded") or 0))
         format_ = detect(inp) if fmt == "auto" else get_format(fmt)
         check_arguments(format_, columns or {}, options or {})
         ctx = ParseContext(columns=dict(columns or {}), options=dict(options or {}),
-                           name=mask_url(target).rstrip("/").rsplit("/", 1)[-1])
+                           name=redact_text(target).rstrip("/").rsplit("/", 1)[-1])
         return store.load(inp, source, format_, ctx, settings or LoadSettings(),
                           etag=resp.etag if resp else None, last_modified=resp.last_modified if resp else None,
                           progress=progress)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import socket
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from cairn.actions.destinations.base import PermanentDeliveryError, transient
 from cairn.actions.settings import Scrubber
-from cairn.config import secrets_in_text
+from cairn.config import secrets_in_text, split_userinfo
 from cairn.errors import ConfigError
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -51,18 +50,6 @@ def retry_after(value: str | None) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
-
-
-def split_userinfo(url: str) -> tuple[str, str | None]:
-    """``url`` without ``user:password@`` and the HTTP Basic ``Authorization`` value made from it (None
-    when the URL has no userinfo). User and password are percent-decoded, as RFC 3986 writes them."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
-    return urlunsplit(parts._replace(netloc=hostport)), f"Basic {token}"
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, what: str) -> tuple[int, str]:

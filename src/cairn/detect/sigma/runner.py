@@ -55,7 +55,7 @@ def _rules_arrow(entries: list[RuleEntry]) -> pa.Table:
 
 
 def _window(since: Any, until: Any) -> tuple[str, list[Any]]:
-    from cairn.enrich.api import parse_time
+    from cairn.timeparse import parse_time
 
     since, until = parse_time(since, option="since"), parse_time(until, option="until")
     where, params = [], []
