@@ -168,6 +168,8 @@ SECRET_KEY_WORDS = frozenset({"secret", "password", "passwd", "passphrase", "pwd
 SECRET_KEYS = frozenset({"webhook_url"})
 """Keys that hold secrets although no word of theirs says so (a Slack webhook URL is its token)."""
 _URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)([^/?#\s:@]*):([^/?#\s]+)@")
+_URL_USER_ONLY = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)([^/?#\s:@]+)@")
+"""``scheme://TOKEN@host``: a user name alone is sent as HTTP Basic auth, so it is the credential."""
 _SECRET_PARAM = re.compile(
     r"(?i)\b((?:[\w-]*[_-])?(?:access_?token|token|secret|password|passwd|pwd|api_?key|apikey|key|sig|"
     r"signature|auth|credential))=([^&\s'\"#]+)")
@@ -182,14 +184,15 @@ def is_secret_key(key: str) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with URL passwords, secret-looking URL/query parameters (``token=``, ``sig=``, ...) and
+    """``text`` with URL passwords (or the user name of a URL without one), secret-looking URL/query parameters (``token=``, ``sig=``, ...) and
     Slack webhook paths replaced by ``***``."""
     def hide(value: str) -> str:
         return value if _ENV_REF.fullmatch(value) else "***"  # a ${ENV} reference is no secret
 
     out = _SLACK_HOOK.sub(lambda m: f"{m.group(1)}{hide(m.group(2))}", text)
     out = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={hide(m.group(2))}", out)
-    return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{hide(m.group(3))}@", out)
+    out = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{hide(m.group(3))}@", out)
+    return _URL_USER_ONLY.sub(lambda m: f"{m.group(1)}{hide(m.group(2))}@", out)
 
 
 def split_userinfo(url: str) -> tuple[str, str | None]:
@@ -209,6 +212,7 @@ def secrets_in_text(text: str) -> set[str]:
     found = {m.group(2) for m in _SLACK_HOOK.finditer(text)}
     found |= {m.group(2) for m in _SECRET_PARAM.finditer(text)}
     found |= {m.group(3) for m in _URL_USERINFO.finditer(text)}
+    found |= {m.group(2) for m in _URL_USER_ONLY.finditer(text)}
     return {s for s in found if not _ENV_REF.fullmatch(s)}
 
 

@@ -64,6 +64,8 @@ def test_plain_keys(key: str) -> None:
      "error posting to https://hooks.slack.com/workflows/***: 404"),
     ("http://admin:${HOOK_PW}@h/p?token=${HOOK_TOKEN}", "http://admin:${HOOK_PW}@h/p?token=${HOOK_TOKEN}"),
     ("https://siem.example.com/hooks/cairn?monkey=1", "https://siem.example.com/hooks/cairn?monkey=1"),
+    (f"https://{TOKEN}@h:8/hook", "https://***@h:8/hook"),
+    (f"see https://{TOKEN}@h/x and http://${{HOOK_USER}}@h/y", "see https://***@h/x and http://${HOOK_USER}@h/y"),
 ])
 def test_redact_text(text: str, shown: str) -> None:
     assert redact_text(text) == shown
@@ -184,6 +186,11 @@ password = "{SMTP_PASSWORD}"
 type = "slack"
 webhook_url = "https://hooks.slack.com/services/{SLACK_PATH}"
 
+[actions.tokenhook]
+type = "webhook"
+url = "https://{TOKEN}@{hostport}/token-hook"
+sign = false
+
 [actions.slackhook]
 type = "webhook"
 url = "https://hooks.slack.com/services/{SLACK_PATH}"
@@ -212,6 +219,7 @@ def test_config_show_and_actions_list_hide_secrets(cli: Any, tmp_path: Path, htt
                                         "to": ["b@example.com"], "username": "u", "password": "***"}
     assert shown["actions"]["chat"]["webhook_url"] == "***"
     assert shown["actions"]["slackhook"]["url"] == "https://hooks.slack.com/services/***"
+    assert shown["actions"]["tokenhook"]["url"].startswith("https://***@")
     assert shown["intel"]["feeds"]["partner"]["headers"] == {"Authorization": "Bearer ${PARTNER_TOKEN}",
                                                              "X-Api-Key": "***"}
     listed = {a["name"]: a["options"] for a in json.loads(cli(*base, "--json", "actions", "list").out)}

@@ -87,7 +87,8 @@ def _dead_port() -> int:
 def test_feed_urls_are_masked():
     assert redact_text("https://user:hunter2@h.example/f?x=1") == "https://user:***@h.example/f?x=1"
     assert redact_text("https://:tok@h.example/") == "https://:***@h.example/"
-    assert redact_text("https://user@h.example/") == "https://user@h.example/"
+    # a user name alone is sent as Basic auth (https://TOKEN@host): it is the credential
+    assert redact_text("https://tok3n@h.example/") == "https://***@h.example/"
     assert redact_text("/local/path.txt") == "/local/path.txt"
 
 
