@@ -223,3 +223,13 @@ def test_stix_bundle_of_only_non_objects_is_not_a_feed(st: Store, tmp_path: Path
     f.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "spec_version": "2.1", "objects": ["x", 1]}))
     with pytest.raises(InputError, match="not a stix feed: all 2 entries were rejected"):
         st.load(f, "stix")
+
+
+def test_cli_option_value_may_hold_a_comma(cli: Any, tmp_path: Path):
+    f = tmp_path / "p.csv"
+    f.write_text("host-a,1.2.3.4\nhost-b,5.6.7.8\n")
+    ws = tmp_path / "ws"
+    r = cli("--workspace", ws, "--json", "intel", "load", "-s", "c", "--format", "csv",
+            "-o", "header=none,delimiter=,", "--map", "value=2", f)
+    assert r.code == 0, r.out + r.err
+    assert r.json()["loaded"] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,11 +63,15 @@ _OPTION_NAMES = {"confidence": "--confidence", "max_age_days": "--max-age-days",
                  "threat_type": "--threat-type"}
 
 
+_PAIR_SEP = re.compile(r",(?=\s*[\w.-]+\s*=)")
+"""A comma that starts the next ``key=`` (so ``delimiter=,`` keeps its comma)."""
+
+
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
     """``key=value`` pairs of repeated and comma-separated options; a key given twice is an error."""
     out: dict[str, str] = {}
     for item in items or []:
-        for part in item.split(","):
+        for part in _PAIR_SEP.split(item):
             if not part.strip():
                 continue
             key, sep, value = part.partition("=")
