@@ -9,8 +9,9 @@ from typing import overload
 
 from cairn.errors import ConfigError
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|[smhdw])")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_BARE_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _TIME_HELP = "ISO 8601 such as 2026-01-31T12:00:00Z, or a duration back from now such as 24h, 7d, 30m"
 
 
@@ -21,7 +22,7 @@ def _duration_parts(text: str) -> list[tuple[str, str]] | None:
 
 
 def parse_duration(value: str | timedelta, *, option: str = "duration") -> timedelta:
-    """A non-negative duration from ``90s``, ``30m``, ``1.5h``, ``2h30m``, ``14d``, ``1w`` (or a ``timedelta``).
+    """A non-negative duration from ``500ms``, ``90s``, ``30m``, ``1.5h``, ``2h30m``, ``14d``, ``1w`` (or a ``timedelta``).
 
     Raises :class:`ConfigError` naming ``option`` when the text is not a duration, is negative or reaches
     back further than the calendar goes (``datetime`` starts at year 1)."""
@@ -74,3 +75,23 @@ def parse_time(value: str | datetime | None, *, now: datetime | None = None, opt
     except ValueError:
         raise ConfigError(f"{option}: not a time: {value!r} ({_TIME_HELP})") from None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def setting_seconds(value: object, *, what: str) -> float:
+    """Seconds of a duration setting (rule windows, retry backoffs, cache TTLs): a number of seconds, or
+    text as :func:`parse_duration` reads it (``500ms``, ``30s``, ``2h30m``, ``1d``; a bare ``90`` is seconds).
+
+    Raises :class:`ConfigError` naming the setting ``what`` for anything else, negatives included."""
+    help_text = f"{what}: expected a duration such as 30s, 10m, 2h30m or a number of seconds"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{help_text}; {value!r} is not a duration")
+    if isinstance(value, int | float):
+        if value < 0 or value != value or value == float("inf"):
+            raise ConfigError(f"{help_text}; {value!r} is not a duration (negative or not finite)")
+        return float(value)
+    text = re.sub(r"\s+", "", value.lower())
+    if _BARE_NUMBER.fullmatch(text):
+        return float(text)
+    if text.startswith("-") or _duration_parts(text) is None:
+        raise ConfigError(f"{help_text}; {value!r} is not a duration")
+    return parse_duration(text, option=what).total_seconds()

@@ -18,28 +18,19 @@ from urllib.parse import unquote
 
 from cairn.config import Config, is_secret_key, redact, redact_text, secrets_in_text
 from cairn.errors import ConfigError
+from cairn.timeparse import setting_seconds
 
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 COMMON_KEYS = frozenset({"type", "enabled", "rules", "exclude_rules", "min_severity", "severities",
                          "max_attempts", "backoff", "max_backoff", "timeout"})
 RETRY_DEFAULTS: dict[str, Any] = {"max_attempts": 12, "backoff": "30s", "max_backoff": "6h", "timeout": "10s"}
 
 
 def duration(value: Any, *, what: str) -> float:
-    """Seconds of ``value``: a number (seconds) or text like ``500ms``, ``30s``, ``10m``, ``6h``, ``1d``."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{what}: expected a duration such as '30s', got {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ConfigError(f"{what}: a duration cannot be negative")
-        return float(value)
-    m = _DURATION.match(value) if isinstance(value, str) else None
-    if not m:
-        raise ConfigError(f"{what}: expected a duration such as '30s' or '6h', got {value!r}")
-    return float(m.group(1)) * _UNIT[m.group(2)]
+    """Seconds of ``value``: a number (seconds) or text like ``500ms``, ``30s``, ``10m``, ``6h``, ``1d``
+    (:func:`cairn.timeparse.setting_seconds`)."""
+    return setting_seconds(value, what=what)
 
 
 @dataclass(frozen=True)

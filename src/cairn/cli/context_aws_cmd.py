@@ -34,7 +34,7 @@ def sync_aws_command(
     st: AppState = ctx.obj
     ws = st.workspace
     if ttl is not None:
-        parse_duration(ttl)
+        parse_duration(ttl, what="--ttl")
     settings = aws_context_settings(ws.config).with_options(
         role_name=role_name, ttl=ttl, regions=tuple(region) if region else None,
         resources=False if no_resources else None)

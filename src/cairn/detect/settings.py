@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from cairn.config import Config
 from cairn.errors import ConfigError
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)?\s*$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+from cairn.timeparse import setting_seconds
 
 
 def parse_duration(value: Any, *, what: str) -> int:
-    """Seconds of ``value``: an integer (seconds) or text like ``90s``, ``10m``, ``1h``, ``2d``, ``1w``."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{what}: expected a duration such as '10m' or '1h', got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise ConfigError(f"{what}: a duration cannot be negative, got {value}")
-        return value
-    m = _DURATION.match(str(value)) if isinstance(value, str) else None
-    if not m:
-        raise ConfigError(f"{what}: expected a duration such as '10m' or '1h', got {value!r}")
-    return int(m.group(1)) * _UNIT[m.group(2)]
+    """Whole seconds of ``value``: a number (seconds) or text like ``90s``, ``10m``, ``1h30m``, ``2d``, ``1w``
+    (:func:`cairn.timeparse.setting_seconds`, rounded)."""
+    return round(setting_seconds(value, what=what))
 
 
 @dataclass(frozen=True)

@@ -19,27 +19,17 @@ backoff_base = 1.0                 # seconds; doubled each time, with jitter, ca
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from cairn.config import Config
 from cairn.errors import ConfigError
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+from cairn.timeparse import setting_seconds
 
 
-def parse_duration(value: str | int | float) -> float:
-    """Seconds of ``"12h"``, ``"30m"``, ``"2d"``, ``"0"`` or a number of seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < 0:
-            raise ConfigError(f"a duration cannot be negative: {value!r}")
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ConfigError(f"not a duration: {value!r} (use e.g. 30m, 12h, 2d, or 0 to always refresh)")
-    return float(m[1]) * _SECONDS[m[2]]
+def parse_duration(value: str | int | float, *, what: str = "[context.aws] ttl") -> float:
+    """Seconds of ``"12h"``, ``"30m"``, ``"2d"``, ``"0"`` (always refresh) or a number of seconds."""
+    return setting_seconds(value, what=what)
 
 
 @dataclass(frozen=True)
