@@ -134,3 +134,15 @@ def test_overlapping_s3_prefixes_read_each_object_once(cli: Any, moto: str, tmp_
     s = r.json()
     assert s["balanced"] and (s["records_read"], s["loaded"], s["duplicates"]) == (3, 3, 0)
     assert s["skipped"] == {GIVEN_TWICE: 1}
+
+
+def test_hidden_files_and_folders_are_skipped_and_counted(lake: Any, tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    write(root, "ct3.json", records_doc(RECORDS))
+    write(root, ".ct3.json.swp", records_doc(RECORDS))  # an editor's copy: not input
+    write(root / ".git" / "objects", "ct.json", records_doc(RECORDS))  # never walked into
+    s = lake.ingest(root)
+    assert _counts(s) == (3, 3, 0, 0, 2)
+    assert s.skipped == {"hidden file": 1, "hidden folder": 1}
+    hidden = write(tmp_path / "explicit", ".named.json", records_doc(RECORDS))
+    assert _counts(lake.ingest(hidden)) == (3, 0, 3, 0, 0)  # a path given itself is read

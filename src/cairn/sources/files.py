@@ -73,8 +73,9 @@ def walk_local(target: str) -> Iterator[InputFile]:
     """Yield the files at a local path: the file itself or every file below a folder.
 
     Links to folders are followed; a link back to a folder being walked is yielded as
-    skipped ("symbolic link loop"). Anything else that is not input (documentation,
-    broken links, FIFOs and devices, unreadable folders) is yielded with ``skip`` set.
+    skipped ("symbolic link loop"). Anything else that is not input (documentation, hidden
+    files and folders such as ``.git``, broken links, FIFOs and devices, unreadable folders) is
+    yielded with ``skip`` set; a hidden folder is not walked. A path given itself is never hidden.
     """
     p = Path(target)
     if not p.is_dir():
@@ -95,6 +96,9 @@ def walk_local(target: str) -> Iterator[InputFile]:
         keep = []
         for name in sorted(dirs):
             sub = os.path.join(root, name)
+            if name.startswith("."):
+                yield _skipped(Path(sub), "hidden folder")
+                continue
             real = os.path.realpath(sub)
             if real in chain:
                 yield _skipped(Path(sub), "symbolic link loop")
@@ -104,6 +108,7 @@ def walk_local(target: str) -> Iterator[InputFile]:
         dirs[:] = keep
         for name in sorted(names):
             if name.startswith("."):
+                yield _skipped(Path(root) / name, "hidden file")
                 continue
             yield _local_file(Path(root) / name, walking=True)
     for err in errors:
