@@ -87,6 +87,47 @@ def test_guardduty_fields(attack_lake: Any) -> None:
     assert s.resources == ["arn:aws:iam::123456789012:role/IAMRole"]  # affectedResources
 
 
+def _attack_sequence() -> dict[str, Any]:
+    """The bundled GuardDuty attack-sequence sample: no actor fields, only its description names one."""
+    lines = (SAMPLES / "guardduty" / "panther" / "guardduty-findings.jsonl").read_text().splitlines()
+    f = json.loads(lines[0])
+    assert f["resource"] == {"resourceType": "AttackSequence"}
+    return f
+
+
+def test_attack_sequence_actor_from_the_description(attack_lake: Any) -> None:
+    s = subject_from(attack_lake.engine, _attack_sequence())
+    assert (s.user_name, s.user_type, s.principal_id, s.identity) == (
+        "john_doe", "IAMUser", "AIDA3UBBJ2K3TVEXAMPLE", "john_doe")
+    rep = triage(attack_lake.engine, attack_lake.ws, _attack_sequence()).to_dict()
+    assert rep["identity"]["kind"] == "iam_user" and rep["identity"]["user_name"] == "john_doe"
+    assert rep["identity"]["match_principal_ids"] == ["AIDA3UBBJ2K3TVEXAMPLE"]
+
+
+@pytest.mark.parametrize("pascal", [False, True])
+def test_attack_sequence_actor_resources_and_endpoints(attack_lake: Any, pascal: bool) -> None:
+    """``service.detection.sequence`` (GuardDuty API: Sequence, Actor, User, ResourceV2, NetworkEndpoint) wins
+    over the description, and leads to the actor's activity through its access key."""
+    key, at, recs = _attack()
+    f = _attack_sequence()
+    f["updatedAt"] = f["createdAt"] = at
+    f["service"]["eventFirstSeen"] = f["service"]["eventLastSeen"] = at
+    f["service"]["detection"] = {"sequence": {
+        "uid": "seq-1", "description": "d", "signals": [{"uid": "s1"}],
+        "actors": [{"id": "a1", "user": {"name": "christophe", "type": "IAMUser", "uid": "AIDAEXAMPLE",
+                                         "credentialUid": key, "account": {"uid": "123456789012"}}}],
+        "resources": [{"uid": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s1", "resourceType": "AWS::X"}],
+        "endpoints": [{"id": "e1", "ip": "198.51.100.7"}],
+    }}
+    body = {"Findings": [_pascal(f)]} if pascal else f
+    s = subject_from(attack_lake.engine, body)
+    assert (s.user_name, s.user_type, s.principal_id, s.access_key_id) == ("christophe", "IAMUser", "AIDAEXAMPLE", key)
+    assert s.resources == ["arn:aws:secretsmanager:us-east-1:123456789012:secret:s1"]
+    assert s.ips == ["198.51.100.7"]
+    rep = triage(attack_lake.engine, attack_lake.ws, body).to_dict()
+    assert key in rep["identity"]["access_keys"] and rep["counts"]["events"] == len(recs)
+
+
 def test_alert_id_from_alerts_table(attack_lake: Any) -> None:
     key, at, recs = _attack()
     e = attack_lake.engine

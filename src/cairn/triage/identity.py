@@ -223,6 +223,10 @@ def resolve(engine: DuckDBEngine, subject: Subject, window_src: str, start: date
             ident.match_principal_arns = list(dict.fromkeys([*ident.match_principal_arns, ident.principal_arn]))
         if ident.kind in ("root", "service") and ident.principal_arn:
             ident.match_principal_arns = list(dict.fromkeys([*ident.match_principal_arns, ident.principal_arn]))
+    elif ident.kind == "unknown" and subject.user_type:
+        # not in the activity: what the alert itself says (GuardDuty names the type with the user)
+        ident.kind = _kind(subject.user_type, ident.principal_arn)
+        ident.user_name = ident.user_name or subject.user_name
     return _finish(engine, ident, window_src, start, end, lookback_src, lookback_start)
 
 

@@ -12,6 +12,7 @@ GuardDuty and ASFF findings are read with the lake's own source SQL (the same ``
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -195,18 +196,64 @@ def _guardduty(engine: DuckDBEngine, body: dict[str, Any]) -> Subject:
     api = action.get("awsApiCallAction") or action.get("AwsApiCallAction") or {}
     affected = api.get("affectedResources") or api.get("AffectedResources") or {}
     res += [v for v in affected.values() if isinstance(v, str)]
-    user_type = r.get("user_type")
+    seq = _sequence(service, finding.get("description") or finding.get("Description"))
+    res += seq.resources
+    key = r.get("access_key_id") or seq.access_key_id
+    user_name, user_type = r.get("user_name") or seq.user_name, r.get("user_type") or seq.user_type
+    principal_id = r.get("principal_id") or seq.principal_id
     principal_arn = None
     if user_type == "Root" and r.get("account_id"):
         principal_arn = f"arn:aws:iam::{r['account_id']}:root"
-    ips = [ip for ip in [r.get("remote_ip"), *(r.get("probe_remote_ips") or [])] if ip]
+    ips = [ip for ip in [r.get("remote_ip"), *(r.get("probe_remote_ips") or []), *seq.ips] if ip]
     return Subject(
         kind="guardduty", time=t, first_seen=r.get("first_seen"), last_seen=r.get("last_seen"),
         title=r.get("title") or r.get("type"), severity=r.get("severity_label"), finding_id=r.get("finding_id"),
-        account_id=r.get("account_id"), identity=r.get("access_key_id") or r.get("user_name"),
-        access_key_id=_key(r.get("access_key_id")), principal_arn=principal_arn, principal_id=r.get("principal_id"),
-        user_name=r.get("user_name"), user_type=user_type, resources=_uniq(res), ips=_uniq(ips), raw=body,
+        account_id=r.get("account_id"), identity=key or user_name or principal_id,
+        access_key_id=_key(key), principal_arn=principal_arn, principal_id=principal_id,
+        user_name=user_name, user_type=user_type, resources=_uniq(res), ips=_uniq(ips), raw=body,
     )
+
+
+@dataclass
+class _Sequence:
+    """Who and what a GuardDuty Extended Threat Detection attack sequence names."""
+
+    user_name: str | None = None
+    user_type: str | None = None
+    principal_id: str | None = None
+    access_key_id: str | None = None
+    resources: list[str] = field(default_factory=list)
+    ips: list[str] = field(default_factory=list)
+
+
+# GuardDuty's attack-sequence description names the actor: "... observed for IAMUser/john_doe with principalId
+# AIDA... in account 111122223333".
+_SEQUENCE_ACTOR = re.compile(r"\bfor (IAMUser|AssumedRole|Root|FederatedUser|Role)/(\S+) with principalId (\S+)")
+
+
+def _sequence(service: dict[str, Any], description: str | None) -> _Sequence:
+    """The actor, resources and endpoints of ``service.detection.sequence`` (camelCase or PascalCase);
+    without actors there (samples strip them), the actor named by the finding's description."""
+    def get(d: Any, key: str) -> Any:
+        return (d.get(key) if key in d else d.get(key[:1].upper() + key[1:])) if isinstance(d, dict) else None
+
+    seq = get(get(service, "detection"), "sequence") or {}
+    out = _Sequence()
+    for actor in get(seq, "actors") or []:
+        user = get(actor, "user") or {}
+        if get(user, "name") or get(user, "uid"):
+            out.user_name, out.user_type = get(user, "name"), get(user, "type")
+            out.principal_id, out.access_key_id = get(user, "uid"), get(user, "credentialUid")
+            break
+    for resource in get(seq, "resources") or []:
+        if isinstance(get(resource, "uid"), str):
+            out.resources.append(get(resource, "uid"))
+    out.ips = [e for e in (get(ep, "ip") for ep in get(seq, "endpoints") or []) if isinstance(e, str)]
+    if out.user_name is None and out.principal_id is None and description:
+        m = _SEQUENCE_ACTOR.search(description)
+        if m:
+            out.user_type, out.user_name, out.principal_id = m.group(1), m.group(2), m.group(3)
+    return out
 
 
 def _key(v: str | None) -> str | None:
