@@ -71,7 +71,10 @@ def test_value_count_counts_distinct_values(logins: Any) -> None:
 
 
 @pytest.mark.parametrize(("doc", "reason"), [
-    (correlation("temporal"), "correlation type temporal is not supported"),
+    (correlation("value_sum", condition={"gte": 5, "field": "sourceIPAddress"}),
+     "correlation type value_sum is not supported"),
+    (correlation("temporal_ordered", condition={"gte": 1}, rules=["failed_login", "failed_login"]),
+     "references a rule twice"),
     (correlation(condition={"lt": 3}), "correlation condition lt is not supported"),
     (correlation(group_by=["no.such.field"]), "unknown field 'no.such.field'"),
     (correlation(rules=["missing_rule"]), "missing_rule"),

@@ -41,9 +41,22 @@ def test_rewrite(condition: str, correlation: dict[str, Any]) -> None:
     assert upgrade_aggregations(legacy(condition)) == text  # the search's id is derived, not random
 
 
+def test_near_rewrite() -> None:
+    text = upgrade_aggregations(legacy("sel | near other and third"))
+    assert text is not None
+    first, other, third, corr = yaml.safe_load_all(text)
+    assert [d["detection"]["condition"] for d in (first, other, third)] == ["sel", "other", "third"]
+    assert all(d[PART_OF] == corr["id"] and "timeframe" not in d["detection"] for d in (first, other, third))
+    assert corr["id"] == "11111111-2222-4333-8444-555555555555" and corr["title"] == "many failed logins"
+    assert corr["correlation"] == {"type": "temporal", "rules": [first["id"], other["id"], third["id"]],
+                                   "timespan": "5m"}
+    assert upgrade_aggregations(legacy("sel | near other and third")) == text
+
+
 @pytest.mark.parametrize("text", [
     legacy("sel"), legacy("sel | count() > 5", timeframe=None), legacy("sel | max(bytes) > 5"),
-    legacy("sel | near other"), "title: [unclosed", "- a list\n",
+    legacy("sel | near other", timeframe=None), legacy("sel | near other and not third"),
+    "title: [unclosed", "- a list\n",
 ])
 def test_other_rules_are_left_alone(text: str) -> None:
     assert upgrade_aggregations(text) is None

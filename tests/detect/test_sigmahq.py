@@ -116,8 +116,9 @@ def test_every_sigmahq_rule_runs_in_one_scan(corpus_lake: Any, sigmahq_rules: Ru
 
 
 def test_unsupported_and_placeholder_rules() -> None:
-    """SigmaHQ's unsupported/: the six count() aggregations run as correlations; `near` and a
-    timeframe without aggregation (a correlation the rule cannot express) fail with the reason."""
+    """SigmaHQ's unsupported/: the six count() aggregations run as correlations. The `near` rule has no
+    timeframe (no window to correlate in) and the timeframe rule's `selection1 and selection2` asks one
+    event for two eventNames (it means a correlation the rule cannot express): both fail with the reason."""
     rules = load_rules([SIGMAHQ / "unsupported", SIGMAHQ / "rules-placeholder"])
     written = {_stem(e.path): e for e in rules.written()}
     assert len(written) == 9 and len(rules) == 15
@@ -127,7 +128,10 @@ def test_unsupported_and_placeholder_rules() -> None:
     assert all(e.kind == "correlation" for e in written.values() if e.reason is None)
     assert written["aws_macic_evasion"].correlation.group_by[0][0] == "sourceIPAddress"
     assert "pipe syntax" in (written["aws_lambda_function_created_or_invoked"].reason or "")
+    assert "'near' without a 'timeframe'" in (written["aws_lambda_function_created_or_invoked"].reason or "")
     assert "timeframe" in (written["aws_ses_messaging_enabled"].reason or "")
+    assert "eventName is 'UpdateAccountSendingEnabled' (selection1) and 'VerifyEmailIdentity' (selection2): " \
+           "it never matches" in (written["aws_ses_messaging_enabled"].reason or "")
     assert "unknown field 'src_country'" in (
         written["aws_cloudtrail_console_login_success_from_susp_locations"].reason or "")
 

@@ -21,7 +21,7 @@ from sigma.rule import SigmaRule
 from cairn.detect.sigma.backend import TABLE_STATE, CairnDuckDBBackend
 from cairn.detect.sigma.correlation import CorrelationPlan, plan_correlation
 from cairn.detect.sigma.errors import SigmaUnsupported
-from cairn.detect.sigma.legacy import PART_OF, upgrade_aggregations
+from cairn.detect.sigma.legacy import PART_OF, explain_rule, upgrade_aggregations
 from cairn.detect.sigma.pipeline import cairn_pipeline
 from cairn.errors import InputError
 
@@ -251,15 +251,17 @@ def load_rules(paths: Sequence[str | Path] = (), *, texts: Mapping[str, str] | N
 
 def _convert(backend: CairnDuckDBBackend, rule: SigmaRule, meta: dict[str, Any]) -> RuleEntry:
     before = len(backend.errors)
+    why = explain_rule(rule)  # before the conversion, which maps the rule's field names
     try:
         backend.convert_rule(rule)
     except Exception as exc:  # a pySigma or backend bug must not take the whole rule set down
         return RuleEntry(**meta, reason=f"conversion failed: {_reason(exc)}")
     if len(backend.errors) > before:
-        return RuleEntry(**meta, reason=_reason(backend.errors[-1][1]))
+        reason = _reason(backend.errors[-1][1])
+        return RuleEntry(**meta, reason=f"{reason.rstrip('. ')}. {why}" if why else reason)
     if "timeframe" in rule.detection.detections:
-        return RuleEntry(**meta, reason="SigmaConditionError: 'timeframe' in the detection is Sigma 1 "
-                                        "aggregation syntax, replaced by correlation rules")
+        why = why or "'timeframe' in the detection without an aggregation"
+        return RuleEntry(**meta, reason=f"SigmaConditionError: {why}")
     queries = [str(q) for q in rule.get_conversion_result()]
     table = backend.last_processing_pipeline.state.get(TABLE_STATE)
     if not queries or not table:
@@ -290,10 +292,11 @@ def _correlate(rule: SigmaCorrelationRule, meta: dict[str, Any], entries: dict[i
         plan = plan_correlation(rule, [e.id for e in refs], table)
     except (SigmaError, SigmaUnsupported) as exc:
         return RuleEntry(**meta, reason=_reason(exc))
-    preds = " OR ".join(f"({e.sql})" for e in refs)
+    # One (event, rule) row per referenced rule the event matches, as the runner's scan makes them.
+    cases = ", ".join(f"CASE WHEN ({e.sql}) THEN {i} END" for i, e in enumerate(refs))
     exprs = plan.key_exprs()
     keys = {e: f"k{i}" for i, e in enumerate(dict.fromkeys(exprs))}
-    cols = ", ".join(f"{e} AS {k}" for e, k in keys.items())
-    matches = (f"(SELECT event_uid, event_time, 0 AS rule_idx{', ' + cols if cols else ''} "
-               f"FROM {table} WHERE {preds})")
-    return RuleEntry(**meta, table=table, sql=plan.sql(matches, [0], keys), correlation=plan)
+    cols = "".join(f", {e} AS {k}" for e, k in keys.items())
+    matches = (f"(SELECT event_uid, event_time, unnest(_hits) AS rule_idx{cols} FROM (SELECT *, "
+               f"[x for x in [{cases}] if x IS NOT NULL] AS _hits FROM {table}) WHERE len(_hits) > 0)")
+    return RuleEntry(**meta, table=table, sql=plan.sql(matches, list(range(len(refs))), keys), correlation=plan)
