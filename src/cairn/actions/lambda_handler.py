@@ -40,10 +40,11 @@ from cairn.actions.securityhub_writeback import (
 from cairn.context.aws.clients import Clients
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.errors import InputError
+from cairn.sources.eventbridge import GUARDDUTY_FINDING, SECURITYHUB_FINDINGS
 from cairn.workspace import Workspace
 
-SECURITYHUB_TYPES = ("Security Hub Findings - Imported", "Security Hub Findings - Custom Action")
-GUARDDUTY_TYPE = "GuardDuty Finding"
+SECURITYHUB_TYPES = SECURITYHUB_FINDINGS
+GUARDDUTY_TYPE = GUARDDUTY_FINDING
 
 
 def _kind(value: Any) -> str:

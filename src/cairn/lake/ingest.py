@@ -298,8 +298,8 @@ class Ingestor:
 
     def _run(self, targets: Sequence[str], run_dir: Path, summary: RunSummary) -> None:
         cfg = self.ws.config.ingest
-        pending: dict[tuple[str, bool, bool, bool, str], list[_Planned]] = {}
-        pending_bytes: dict[tuple[str, bool, bool, bool, str], int] = {}
+        pending: dict[tuple[str, int, bool, bool, bool, str], list[_Planned]] = {}
+        pending_bytes: dict[tuple[str, int, bool, bool, bool, str], int] = {}
         self._quarantine: list[Rejected | tuple[str, Rejected]] = []
         self._batch_no = 0
         self._seen: set[str] = set()
@@ -321,8 +321,10 @@ class Ingestor:
                 self._add_quarantine(summary, "unknown", [planned])
                 continue
             # Files of one delivery day (from an S3-style key) batch together: a batch
-            # of one partition date is written without splitting (see _write).
-            key = (planned.source.name, planned.lines, planned.compressed, planned.multi, _key_day(item.origin))
+            # of one partition date is written without splitting (see _write). A source and
+            # its EventBridge router share a name but not their records SQL: keyed by object.
+            key = (planned.source.name, id(planned.source), planned.lines, planned.compressed, planned.multi,
+                   _key_day(item.origin))
             pending.setdefault(key, []).append(planned)
             pending_bytes[key] = pending_bytes.get(key, 0) + _decompressed_size(planned)
             summary.sources[planned.source.name] = summary.sources.get(planned.source.name, 0) + 1
@@ -482,18 +484,19 @@ class Ingestor:
         self._add_quarantine(summary, source.name, batch.rejected)
         self._items_for_rejects(batch)
         bad = e.rows(
-            "SELECT r.origin, r.locator, r.error, r.raw, any_value(i.locator) FROM _records_all r "
+            "SELECT r.origin, r.locator, r.error, r.raw, r.route, any_value(i.locator) FROM _records_all r "
             "LEFT JOIN _items i ON i.origin = r.origin AND i.item = r.raw "
             "WHERE r.error IS NOT NULL GROUP BY ALL ORDER BY r.origin, r.locator"
         )
-        self._add_quarantine(
-            summary,
-            source.name,
-            self._original_bytes(batch, [
-                Rejected(o, loc, _explain(err, raw), raw.encode("utf-8", "surrogateescape"))
-                for o, loc, err, raw, _ in bad
-            ], [item for *_, item in bad]),
-        )
+        rejected = self._original_bytes(batch, [
+            Rejected(o, loc, _explain(err, raw), raw.encode("utf-8", "surrogateescape"))
+            for o, loc, err, raw, _, _ in bad
+        ], [item for *_, item in bad])
+        by_source: dict[str, list[Rejected]] = {}
+        for row, r in zip(bad, rejected, strict=True):
+            by_source.setdefault(source.source_of(row[4]), []).append(r)
+        for name, rs in by_source.items():
+            self._add_quarantine(summary, name, rs)
 
     def _load_table(
         self, batch: _Batch, source: Source, spec: TableSpec, run_dir: Path, summary: RunSummary,
@@ -535,7 +538,7 @@ class Ingestor:
         )
         self._add_quarantine(
             summary,
-            source.name,
+            source.source_of(spec.name),
             self._original_bytes(batch, [Rejected(o, loc, why, raw.encode()) for o, loc, why, raw in rejects]),
             table=spec.name,
         )

@@ -110,6 +110,13 @@ class Source:
     """Return a reason when a file must be skipped and counted (e.g. digest files)."""
     frame: Callable[[FrameContext, Sequence[InputFile]], None] | None = None
     """Custom framing (``framing == "custom"``): fill ``_items`` for a batch of files."""
+    table_sources: Mapping[str, str] = field(default_factory=dict)
+    """Tables that belong to another source (a router's, see :mod:`cairn.sources.eventbridge`):
+    table name -> that source's name, which the quarantine records for their records."""
+
+    def source_of(self, table: str | None) -> str:
+        """The name of the source a record routed to ``table`` belongs to (this one by default)."""
+        return self.table_sources.get(table or "", self.name)
 
     def table(self, name: str) -> TableSpec:
         """The spec of one of this source's tables."""

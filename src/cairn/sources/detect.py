@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from cairn.sources import SOURCES
 from cairn.sources.base import Sniff, Source
+from cairn.sources.eventbridge import routed
 from cairn.sources.files import PARQUET_MAGIC, InputFile, read_head
 from cairn.sources.framing import CONTAINERS
 
@@ -27,13 +28,17 @@ def sniff(f: InputFile) -> Sniff:
 
 
 def detect(s: Sniff) -> Source | None:
-    """The most likely source, or None when nothing claims the input."""
+    """The most likely source, or None when nothing claims the input.
+
+    An input holding EventBridge envelopes is read per record: the source found routes the
+    envelopes of other sources to their tables (:func:`cairn.sources.eventbridge.routed`).
+    """
     best: tuple[int, Source | None] = (0, None)
     for source in SOURCES.values():
         score = source.detect(s)
         if score > best[0]:
             best = (score, source)
-    return best[1] if best[0] >= 50 else None
+    return routed(best[1] if best[0] >= 50 else None, s)
 
 
 # CloudWatch Logs exports to S3 put the event's timestamp before each message.

@@ -19,6 +19,7 @@ import re
 
 from cairn.lake.schema import PROVENANCE_COLUMNS, Column, TableSpec, common_columns
 from cairn.sources.base import IpColumn, Observable, Sniff, Source
+from cairn.sources.eventbridge import GUARDDUTY_FINDING, sql_list
 from cairn.sources.sqlkit import compact_spec, cwl_body, ip_bins, ip_list, json_kind, pascal_spec, unique
 
 GUARDDUTY = TableSpec(
@@ -145,7 +146,7 @@ WITH i AS (
 ), r AS (
     SELECT *,
         CASE WHEN NOT ok THEN 'invalid JSON'
-             WHEN eb AND coalesce(json_extract_string(body, '$."detail-type"'), '') <> 'GuardDuty Finding'
+             WHEN eb AND coalesce(json_extract_string(body, '$."detail-type"'), '') NOT IN {sql_list((GUARDDUTY_FINDING,))}
                   THEN 'EventBridge event is not a GuardDuty finding (detail-type '
                        || coalesce(left(json_extract_string(body, '$."detail-type"'), 64), 'null') || ')'
              WHEN eb AND json_type(body, '$.detail') <> 'OBJECT' THEN 'EventBridge detail is not an object'
@@ -361,7 +362,7 @@ def _observables() -> tuple[Observable, ...]:
 
 OBSERVABLES = _observables()
 
-_EVENTBRIDGE = re.compile(r'"detail-type"\s*:\s*"GuardDuty Finding"')
+_EVENTBRIDGE = re.compile(r'"detail-type"\s*:\s*"' + re.escape(GUARDDUTY_FINDING) + '"')
 _GD_ARN = re.compile(r"arn:aws[a-z-]*:guardduty:")
 
 

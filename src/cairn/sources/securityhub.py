@@ -19,6 +19,7 @@ import re
 
 from cairn.lake.schema import PROVENANCE_COLUMNS, Column, TableSpec, common_columns
 from cairn.sources.base import IpColumn, Observable, Sniff, Source
+from cairn.sources.eventbridge import SECURITYHUB_FINDINGS, sql_list
 from cairn.sources.sqlkit import compact_spec, cwl_body, ip_bins, ip_list, json_kind, unique
 
 SECURITYHUB = TableSpec(
@@ -132,7 +133,7 @@ STRUCT = compact_spec(f"""{{
  "ProductFields":"MAP(VARCHAR, VARCHAR)"
 }}""")
 
-_FINDING_EVENTS = "('Security Hub Findings - Imported', 'Security Hub Findings - Custom Action')"
+_FINDING_EVENTS = sql_list(SECURITYHUB_FINDINGS)
 _DT = "json_extract_string(body, '$.\"detail-type\"')"
 
 # Items -> records. EventBridge events carry findings in detail.findings: one record each.
@@ -354,7 +355,7 @@ OBSERVABLES = _observables()
 
 _SCHEMA = re.compile(r'"SchemaVersion"\s*:\s*"2018-10-08"')
 _V2 = re.compile(r'"detail-type"\s*:\s*"Findings Imported V2"')
-_EVENT = re.compile(r'"detail-type"\s*:\s*"Security Hub Findings - (Imported|Custom Action)"')
+_EVENT = re.compile(r'"detail-type"\s*:\s*"(' + "|".join(map(re.escape, SECURITYHUB_FINDINGS)) + ')"')
 
 
 def _detect(s: Sniff) -> int:
