@@ -84,3 +84,24 @@ def test_new_intel_matches_old_events_without_double_alerts(lake: Lake, tmp_path
         {"value": BAD_IP, "type": "ip", "valid_from": since, "confidence": "95", "threat_type": "malware"}])
     again = run(lake, settings(intel=True))
     assert again.new_alerts == [] and again.new_hits == 0 and again.hits == 1
+
+
+CLOUD_C2 = "54.247.1.1"  # an EC2 address (MISP's amazon-aws warninglist, a context list) listed as C2
+
+
+def test_context_warninglists_do_not_hide_a_malicious_verdict(lake: Lake, tmp_path: Path) -> None:
+    """Only demote lists (which cap the verdict) keep a value from alerting; attackers rent cloud servers too."""
+    lake.ingest(trail(tmp_path / "a.json", [
+        stop_logging("e1", "2024-07-01T10:00:00Z", ip=CLOUD_C2),
+        stop_logging("e2", "2024-07-01T10:00:00Z", ip=DNS_IP, user="bob"),
+    ]))
+    since = (datetime(2024, 7, 1, tzinfo=UTC) - timedelta(days=30)).isoformat()
+    _load_feed(lake, tmp_path / "feed.csv", [
+        {"value": CLOUD_C2, "type": "ip", "valid_from": since, "confidence": "90", "threat_type": "c2"},
+        {"value": DNS_IP, "type": "ip", "valid_from": since, "confidence": "90", "threat_type": "malware"},
+    ])
+    s = run(lake, settings(intel=True, intel_min_score=1))
+    rows = {v: (sc, wl) for v, sc, wl in lake.rows(
+        "SELECT value, max(score_id), bool_or(warninglist_hit) FROM enriched_observables WHERE type = 'ip' GROUP BY 1")}
+    assert rows[CLOUD_C2] == (10, True) and rows[DNS_IP] == (3, True)
+    assert [a["resource"] for a in s.new_alerts] == [CLOUD_C2]

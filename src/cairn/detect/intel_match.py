@@ -1,5 +1,7 @@
 """The built-in intel-match rule: an observable whose verdict is at or above ``[detect] intel_min_score``
-raises an alert, unless the value is on a warninglist.
+raises an alert. Warninglists act through the verdict: a ``demote`` list caps it at
+:data:`~cairn.intel.verdict.DEMOTE_CAP` (such a value never alerts, whatever the minimum), a ``context``
+list (cloud/CDN ranges, dynamic DNS, URL shorteners) does not: a C2 on a rented cloud server alerts.
 
 It reads ``enriched_observables`` (the enrich stage's view: verdicts are time-aware, only indicators
 valid at the event time count) for the events of the new ``flagged_observables`` files, which every
@@ -8,6 +10,8 @@ what was counted before). One alert per (observable value, identity) per suppres
 """
 
 from __future__ import annotations
+
+from cairn.intel.verdict import DEMOTE_CAP
 
 INTEL_RULE_ID = "cairn.intel_match"
 INTEL_RULE_TITLE = "Observable with a malicious intel verdict"
@@ -38,4 +42,4 @@ def intel_hit_sql(relation: str) -> str:
                    OVER (PARTITION BY source, event_uid), account_id) AS acct
         FROM {relation}
     ) o
-    WHERE score_id >= ? AND NOT coalesce(warninglist_hit, false)"""
+    WHERE score_id >= ? AND NOT (coalesce(warninglist_hit, false) AND score_id <= {DEMOTE_CAP})"""
