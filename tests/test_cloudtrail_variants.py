@@ -281,3 +281,34 @@ def test_empty_trail_file_is_cloudtrail_with_no_records(body: str, lake: Any, tm
     assert (s.files, s.files_skipped, s.records_read, s.quarantined) == (2, 0, 0, 0)
     assert s.sources == {"cloudtrail": 2}
     assert lake.scalar("SELECT count(*) FROM quarantine") == 0
+
+
+def test_failed_sign_ins_are_failures(lake: Any, tmp_path: Path) -> None:
+    """A failed console login has no errorCode: ``responseElements.<eventName>`` says ``Failure`` (real Panther
+    test events: ConsoleLogin, PasswordUpdated, ExternalIdPDirectoryLogin). The lake's ``status``, OCSF's
+    ``status_id`` and triage's error counts follow it."""
+    import hashlib
+
+    from cairn.triage import triage
+
+    src = Path(__file__).parent / "fixtures" / "sigma" / "panther" / "cloudtrail_events.jsonl"
+    events = []
+    for line in src.read_text(encoding="utf-8").splitlines():
+        ev = json.loads(line)
+        if ev.get("eventSource") == "signin.amazonaws.com" and ev.get("eventTime"):
+            ev["eventID"] = hashlib.sha256(line.encode()).hexdigest()[:32]  # Panther reuses ids
+            events.append(ev)
+    want = {ev["eventID"]: "failure" if "Failure" in (ev.get("responseElements") or {}).values() else "success"
+            for ev in events}
+    assert sorted(set(want.values())) == ["failure", "success"]
+    lake.ingest(write(tmp_path, "signin.jsonl", json_lines(events)))
+    got = dict(lake.rows("SELECT event_uid, status FROM cloudtrail WHERE event_source = 'signin.amazonaws.com'"))
+    assert got == {k: v for k, v in want.items() if k in got} and len(got) >= len(want) - 1
+    assert list(got.values()).count("failure") >= 4
+
+    failed = next(ev for ev in events if ev.get("eventName") == "ConsoleLogin"
+                  and ev.get("errorMessage") == "Failed authentication")
+    who = failed["userIdentity"].get("userName") or failed["userIdentity"]["arn"]
+    rep = triage(lake.engine, lake.ws, {"identity": who, "time": failed["eventTime"]}).to_dict()
+    logins = [a for a in rep["by_api"] if a["event_name"] == "ConsoleLogin"]
+    assert logins and logins[0]["errors"] >= 1 and rep["counts"]["errors"] >= 1

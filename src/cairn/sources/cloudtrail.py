@@ -25,7 +25,7 @@ CLOUDTRAIL = TableSpec(
     columns=(
         *common_columns(6003),
         Column("activity_id", "INTEGER", "OCSF activity: 1 Create, 2 Read, 3 Update, 4 Delete, 99 Other"),
-        Column("status", "VARCHAR", "'success' or 'failure' (errorCode set)"),
+        Column("status", "VARCHAR", "'success' or 'failure' (errorCode set, or a sign-in's responseElements says Failure)"),
         Column("event_version", "VARCHAR", "eventVersion"),
         Column("event_source", "VARCHAR", "eventSource, e.g. iam.amazonaws.com"),
         Column("event_name", "VARCHAR", "eventName (the API action)"),
@@ -195,6 +195,9 @@ _COMMON_REJECT = f"""
          {{extra}}
          ELSE NULL END AS _reject"""
 
+# Sign-in events (signin.amazonaws.com: ConsoleLogin, PasswordUpdated, ExternalIdPDirectoryLogin, ...) report
+# their outcome as responseElements.<eventName> = "Success" | "Failure", with no errorCode on a failed
+# password (formats.md, "Failed console login"): a "Failure" there makes the status a failure.
 TYPED_CLOUDTRAIL = f"""
 SELECT
     coalesce(nullif(j.eventID, ''), 'sha256:' || sha256(json(raw)::VARCHAR)) AS event_uid,
@@ -206,7 +209,9 @@ SELECT
          WHEN verb IN ({_in(_DELETE)}) THEN 4
          WHEN verb IN ({_in(_UPDATE)}) THEN 3
          ELSE 99 END AS activity_id,
-    CASE WHEN j.errorCode IS NULL OR j.errorCode = '' THEN 'success' ELSE 'failure' END AS status,
+    CASE WHEN nullif(j.errorCode, '') IS NOT NULL OR (j.eventSource = 'signin.amazonaws.com' AND
+              list_contains(json_extract_string(j.responseElements, '$.*'), 'Failure'))
+         THEN 'failure' ELSE 'success' END AS status,
     j.eventVersion AS event_version,
     j.eventSource AS event_source,
     j.eventName AS event_name,

@@ -44,7 +44,8 @@ _DDL = (
 #: Columns of the index (and of every activity relation triage summarises), from a CloudTrail relation.
 PROJECTION = """
 SELECT event_uid, event_time, event_source, event_name, event_type, aws_region,
-    source_ip_address, src_ip, src_ip_bin, src_ip_kind, user_agent, error_code,
+    source_ip_address, src_ip, src_ip_bin, src_ip_kind, user_agent,
+    coalesce(error_code, CASE WHEN status = 'failure' THEN 'Failure' END) AS error_code,
     left(error_message, 300) AS error_message, read_only,
     identity_type, principal_id, identity_arn, principal_arn, account_id, access_key_id, user_name,
     invoked_by, session_issuer_arn, session_name, source_identity, identity_store_user_id,

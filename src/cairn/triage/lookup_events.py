@@ -117,7 +117,7 @@ def event_row(ev: dict[str, Any]) -> dict[str, Any]:
         "event_name": r.get("eventName") or ev.get("EventName"),
         "event_type": r.get("eventType"), "aws_region": r.get("awsRegion"),
         "source_ip_address": r.get("sourceIPAddress"), "src_ip": ip, "src_ip_bin": ip_bin, "src_ip_kind": kind,
-        "user_agent": r.get("userAgent"), "error_code": r.get("errorCode"),
+        "user_agent": r.get("userAgent"), "error_code": r.get("errorCode") or _signin_failure(r, resp),
         "error_message": (r.get("errorMessage") or None) and r["errorMessage"][:300],
         "read_only": _bool(r.get("readOnly", ev.get("ReadOnly"))),
         "identity_type": itype, "principal_id": ui.get("principalId"), "identity_arn": ui.get("arn"),
@@ -188,3 +188,11 @@ def fetch_activity(*, keys: list[str], users: list[str], resources: list[str], s
             row = event_row(ev)
             rows.setdefault(row["event_uid"], row)
     return rows_table(list(rows.values())), stats
+
+
+def _signin_failure(r: dict[str, Any], resp: dict[str, Any] | None) -> str | None:
+    """``Failure`` for a failed sign-in (``responseElements.ConsoleLogin`` = ``Failure``, no ``errorCode``),
+    as the lake's ``status`` and the triage index count it."""
+    if r.get("eventSource") != "signin.amazonaws.com" or not resp:
+        return None
+    return "Failure" if "Failure" in resp.values() else None
