@@ -32,6 +32,11 @@ def test_demo_json_report(cli: Any, tmp_path: Path) -> None:
     # identities with their owners from the bundled inventory
     top = rep["identities"][0]
     assert top["identity"] == "arn:aws:iam::123456789123:user/pedro" and top["person"] == "Pedro Example"
+    q = cli("-w", tmp_path / "demo", "--json", "query", "SELECT principal_arn, count(*) AS calls, "
+            "count(*) FILTER (WHERE status = 'failure') AS failed FROM cloudtrail GROUP BY 1")
+    by_sql = {r["principal_arn"]: (r["calls"], r["failed"]) for r in q.json()}
+    assert {i["identity"]: (i["calls"], i["failed"]) for i in rep["identities"]} == {
+        i["identity"]: by_sql[i["identity"]] for i in rep["identities"]}  # role sessions counted once
     assert len(rep["findings"]) == 10
     # detection: the bundled SigmaHQ rules, the native rules and the intel-match rule
     det = d["detection"]
@@ -41,6 +46,8 @@ def test_demo_json_report(cli: Any, tmp_path: Path) -> None:
     sigma = [a for a in alerts if a["author"]]  # Sigma rules name their authors (DRL)
     assert sigma and all(len(a["rule_id"]) == 36 for a in sigma)
     assert any(a["rule_id"].startswith("cairn.aws.") for a in alerts)
+    # the njrat domain is on the dynamic-DNS warninglist, a context list: it still alerts
+    assert any(a["rule_id"] == "cairn.intel_match" and "webservicepag.webhop.net" in a["title"] for a in alerts)
     # actions: every alert to the file, high and critical ones triaged first
     counts = det["delivery"]["actions"]
     assert counts["demo-alerts"]["delivered"] == len(alerts)

@@ -92,16 +92,22 @@ def report(engine: Any) -> dict[str, Any]:
                   AND special_range <> 'private'))
             GROUP BY ALL ORDER BY events DESC, value LIMIT 15""").to_pylist()
     identities = engine.arrow(
-        """SELECT c.principal_arn AS identity, count(*) AS calls, count(DISTINCT c.event_name) AS actions,
+        # Owner context per event first (an assumed role's event has two identity observables: joining
+        # them to the events counted its calls twice).
+        """WITH owner AS (
+               SELECT event_uid, any_value(identity_person) AS person, any_value(identity_team) AS team,
+                      any_value(account_name) AS account
+               FROM enriched_observables
+               WHERE source = 'cloudtrail'
+                 AND field IN ('userIdentity.arn', 'userIdentity.sessionContext.sessionIssuer.arn')
+                 AND (identity_person IS NOT NULL OR identity_team IS NOT NULL OR account_name IS NOT NULL)
+               GROUP BY event_uid)
+           SELECT c.principal_arn AS identity, count(*) AS calls, count(DISTINCT c.event_name) AS actions,
                   count(*) FILTER (WHERE c.status = 'failure') AS failed,
                   list(DISTINCT c.src_ip) FILTER (WHERE c.src_ip IS NOT NULL) AS source_ips,
                   max(c.max_score_id) AS max_score_id,
-                  any_value(o.identity_person) AS person, any_value(o.identity_team) AS team,
-                  any_value(o.account_name) AS account
-           FROM cloudtrail_enriched c
-           LEFT JOIN enriched_observables o ON o.source = 'cloudtrail' AND o.event_uid = c.event_uid
-                AND o.field IN ('userIdentity.arn', 'userIdentity.sessionContext.sessionIssuer.arn')
-                AND (o.identity_person IS NOT NULL OR o.identity_team IS NOT NULL OR o.account_name IS NOT NULL)
+                  any_value(o.person) AS person, any_value(o.team) AS team, any_value(o.account) AS account
+           FROM cloudtrail_enriched c LEFT JOIN owner o ON o.event_uid = c.event_uid
            WHERE c.principal_arn IS NOT NULL
            GROUP BY ALL ORDER BY calls DESC, identity LIMIT 10""").to_pylist()
     findings = engine.arrow(
