@@ -181,3 +181,17 @@ def test_load_body_and_times() -> None:
         load_body('{"a": 1}\n{bad\n')
     assert parse_time("2025-02-25 20:40:06.000000000").isoformat() == "2025-02-25T20:40:06+00:00"
     assert parse_time(0).year == 1970
+
+
+def test_asff_fields_fit_beside_the_findings_own(attack_lake: Any) -> None:
+    """triage.md: at most 50 UserDefinedFields together with the finding's existing ones, none overwritten."""
+    key, at, _ = _attack()
+    f = _asff(key, at)
+    f["UserDefinedFields"] = {f"team_{i}": "x" for i in range(47)} | {"cairn_triage_events": "mine"}
+    rep = triage(attack_lake.engine, attack_lake.ws, f)
+    note, udf = rep.asff_fields()
+    assert len(udf) == 2 and "cairn_triage_events" not in udf and all(k.startswith("cairn_triage_") for k in udf)
+    assert note.startswith("cairn triage: ")
+    f["UserDefinedFields"] = {f"team_{i}": "x" for i in range(50)}
+    assert triage(attack_lake.engine, attack_lake.ws, f).asff_fields()[1] == {}
+    assert len(rep.asff_fields(existing={})[1]) > 2  # an explicit set wins (write-back passes the live one)

@@ -39,6 +39,12 @@ def resource_keys(values: list[str]) -> list[str]:
     return [x for x in dict.fromkeys(out) if x]
 
 
+def _own_fields(subject: Subject) -> dict[str, Any]:
+    """An ASFF finding's own ``UserDefinedFields`` (the triage fields written back must fit beside them)."""
+    udf = subject.raw.get("UserDefinedFields") if subject.kind == "securityhub" else None
+    return {"user_defined_fields": {str(k): str(v) for k, v in udf.items()}} if isinstance(udf, dict) else {}
+
+
 def _window(subject: Subject, before: timedelta, after: timedelta) -> tuple[datetime, datetime]:
     """(start, end) of the activity window; :class:`ConfigError` when it leaves the calendar."""
     first = subject.first_seen or subject.time
@@ -132,7 +138,7 @@ def triage(engine: DuckDBEngine, workspace: Workspace, alert_body: Any, *, befor
     data: dict[str, Any] = {
         "schema": SCHEMA,
         "generated_at": datetime.now(UTC),
-        "input": subject.to_dict(),
+        "input": {**subject.to_dict(), **_own_fields(subject)},
         "window": {"start": start, "end": end, "before_seconds": before.total_seconds(),
                    "after_seconds": after.total_seconds()},
         "activity_source": activity,

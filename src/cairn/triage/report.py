@@ -136,7 +136,12 @@ class TriageReport:
 
     # -- ASFF ---------------------------------------------------------------------------------------
     def asff_fields(self, existing: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
-        """(Note text <= 512 chars, UserDefinedFields within the ASFF limits) to write back to a finding."""
+        """(Note text <= 512 chars, UserDefinedFields within the ASFF limits) to write back to a finding.
+
+        The new pairs fit beside ``existing`` (default: the triaged ASFF finding's own fields), at most 50
+        together, never overwriting one of them."""
+        if existing is None:
+            existing = self.data["input"].get("user_defined_fields")
         c = self.data["counts"]
         new = self.data["new_vs_baseline"]
         top_ips = ",".join(s["source"] for s in self.data["source_ips"][:10])
