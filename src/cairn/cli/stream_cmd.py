@@ -9,6 +9,7 @@ import typer
 
 from cairn.cli.context import AppState
 from cairn.errors import ConfigError
+from cairn.outputs.asff_enriched import AsffStats
 from cairn.outputs.enriched import FORMATS, write
 from cairn.outputs.stream import enrich_inputs
 
@@ -36,13 +37,16 @@ def enrich_command(
     if inputs.count("-") > 1:
         raise ConfigError("standard input (-) can be given once")
     result = enrich_inputs(st.engine, st.workspace, inputs, source=source, strict=strict or None)
+    stats = AsffStats()
     written = write(st.engine, fmt, result.views, result.tables, output, matches=result.matches,
-                    asff_options={"updated_by": updated_by})
+                    asff_options={"updated_by": updated_by, "stats": stats})
     s = result.summary
     report = {"read": s.records_read, "enriched": s.loaded, "duplicates": s.duplicates,
               "unreadable": s.quarantined, "reasons": s.reasons, "files": s.files, **written.to_dict(),
               "rejected": [{"origin": r.origin, "locator": r.locator, "reason": r.reason}
                            for _, r in result.rejected[:100]]}
+    if fmt == "asff":
+        report["asff"] = stats.to_dict()
     if st.json and output is not None:
         st.emit_json(report)
         return
@@ -55,5 +59,7 @@ def enrich_command(
               + f"; duplicates {s.duplicates:,}, unreadable {s.quarantined:,}", highlight=False)
     for t, n in written.skipped.items():
         err.print(f"[yellow]skipped {n:,} {t} records: no {fmt.upper()} form for that table[/yellow]")
+    for line in stats.warnings():
+        err.print(line, style="yellow", markup=False, highlight=False)
     for _, r in result.rejected[:5]:
         err.print(f"[yellow]unreadable: {r.origin}:{r.locator}: {r.reason}[/yellow]", highlight=False)

@@ -156,16 +156,24 @@ def clamp_product_fields(mapping: Mapping[str, Any], *, reserve: int = PRODUCT_F
     return out
 
 
+_FRACTION = re.compile(r"([.,]\d{1,6})\d*")
+
+
 def timestamp(value: Any = None) -> str:
-    """An ASFF timestamp (RFC 3339, UTC, milliseconds, ``Z``) of a datetime or ISO text; now when None."""
+    """An ASFF timestamp (RFC 3339, UTC, milliseconds, ``Z``) of a datetime or ISO 8601 text; now when None.
+
+    Text may use the extended or basic form, ``T`` or a space, any number of fraction digits (cut, not
+    rounded, to milliseconds) and an offset, ``Z`` or none (UTC); the time is converted to UTC.
+    """
     if value is None:
         dt = datetime.now(UTC)
     elif isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)
     else:
         text = str(value).strip().replace(" ", "T", 1)
-        if text.endswith("Z"):
+        if text[-1:] in ("Z", "z"):
             text = text[:-1] + "+00:00"
+        text = _FRACTION.sub(r"\1", text, count=1)  # microseconds at most, whatever the Python version
         try:
             dt = datetime.fromisoformat(text)
         except ValueError as exc:

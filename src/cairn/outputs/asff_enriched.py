@@ -1,7 +1,8 @@
 """Enriched findings as ASFF (AWS Security Finding Format) for Security Hub.
 
-Security Hub findings keep their original ASFF; GuardDuty findings become the ASFF finding Security Hub
-would import (product ``aws/guardduty``, ``TTPs/...`` types, resources). cairn adds:
+Security Hub findings keep their original ASFF (times in UTC ASFF form: :func:`normalise_times`);
+GuardDuty findings become the ASFF finding Security Hub would import (product ``aws/guardduty``,
+``TTPs/...`` types, resources). cairn adds:
 
 - ``ThreatIntelIndicators``: the finding's observables with a verdict of 7 (Suspicious) or worse and
   an ASFF indicator type (``IPV4_ADDRESS``, ``IPV6_ADDRESS``, ``DOMAIN``, ``URL``, ``EMAIL_ADDRESS``,
@@ -14,7 +15,8 @@ would import (product ``aws/guardduty``, ``TTPs/...`` types, resources). cairn a
   finding's own fields and clamped to the limits (:func:`cairn.outputs.asff.clamp_user_defined_fields`:
   50 pairs, keys <= 128, values <= 1024). The finding's own fields are never overwritten and come
   first; on a finding cairn enriched before (``cairn_enriched`` = ``true``) cairn's earlier keys
-  (:func:`is_cairn_key`) are replaced as a set, so no stale one is left;
+  (:func:`is_cairn_key`) are replaced as a set, so no stale one is left. A fixed ``cairn_*`` key with no
+  room left is said in cairn's Note and counted (:class:`AsffStats`), never dropped silently;
 - ``Note``: a readable summary (:func:`cairn.outputs.asff.note`: <= 512 characters). A Note someone
   else wrote (``UpdatedBy`` other than ``updated_by``, the write-back's rule) is kept and cairn's summary
   goes to ``cairn_summary`` instead.
@@ -23,7 +25,9 @@ would import (product ``aws/guardduty``, ``TTPs/...`` types, resources). cairn a
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from cairn.engines.duckdb_engine import DuckDBEngine
@@ -32,10 +36,12 @@ from cairn.outputs.asff import (
     DESCRIPTION_MAX,
     INDICATOR_SOURCE_MAX,
     INDICATOR_VALUE_MAX,
+    NOTE_TEXT_MAX,
     REPORT_SCORE,
     RESOURCES_MAX,
     THREAT_INTEL_MAX,
     TITLE_MAX,
+    UDF_MAX_PAIRS,
     clamp_text,
     clamp_user_defined_fields,
     indicator_type,
@@ -51,6 +57,53 @@ _FIXED_KEYS = frozenset({MARKER_KEY, "cairn_max_score", "cairn_flagged", "cairn_
 _OBSERVABLE_FIELDS = frozenset(o.field for o in (*securityhub.OBSERVABLES, *guardduty.OBSERVABLES))
 
 MAX_INDICATORS = THREAT_INTEL_MAX
+
+_log = logging.getLogger("cairn.outputs")
+
+
+@dataclass
+class AsffStats:
+    """What :func:`iter_findings` could not fit: findings whose UserDefinedFields (50 pairs at most, the
+    finding's own kept) had no room for some of cairn's fixed keys (``cairn_enriched`` ...)."""
+
+    findings: int = 0
+    no_room: int = 0
+    """Findings with a fixed cairn key left out; cairn's Note says so (unless the Note is someone else's)."""
+    unmarked: int = 0
+    """Of those, findings with no trace of cairn: no room for ``cairn_enriched`` and someone else's Note kept."""
+    examples: list[str] = field(default_factory=list)
+    """The Ids of the first few of them."""
+
+    def add(self, finding: dict[str, Any], no_room: list[str]) -> None:
+        """Count one finding and the fixed keys it had no room for."""
+        self.findings += 1
+        if not no_room:
+            return
+        self.no_room += 1
+        if MARKER_KEY in no_room and SUMMARY_KEY in no_room:  # cairn_summary is asked for only beside a foreign Note
+            self.unmarked += 1
+        if len(self.examples) < 3:
+            self.examples.append(str(finding.get("Id")))
+
+    def warnings(self) -> list[str]:
+        """Lines for the command's summary (none when every cairn key fitted)."""
+        if not self.no_room:
+            return []
+        lines = [f"{self.no_room:,} of {self.findings:,} ASFF findings had no room left in UserDefinedFields "
+                 f"({UDF_MAX_PAIRS} pairs at most; the finding's own are kept) for some of cairn's keys "
+                 f"(cairn_enriched, cairn_max_score ...); cairn's Note says so unless the Note is someone "
+                 f"else's. E.g. {', '.join(self.examples)}"]
+        if self.unmarked:
+            lines.append(f"{self.unmarked:,} of them keep someone else's Note and carry no cairn marker "
+                         f"(an EventBridge rule on cairn_enriched will not recognise them)")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"findings": self.findings, "udf_no_room": self.no_room, "unmarked": self.unmarked,
+                "examples": self.examples}
+
+
 # GuardDuty threat purpose -> ASFF type namespace/category (as Security Hub's GuardDuty integration does).
 _PURPOSES = {
     "Backdoor": "TTPs/Command and Control", "Behavior": "Unusual Behaviors", "CryptoCurrency": "TTPs/Impact",
@@ -181,6 +234,12 @@ def _describe(e: dict[str, Any]) -> str:
 def enrich_finding(finding: dict[str, Any], enrichment: list[dict[str, Any]], matches: list[dict[str, Any]],
                    observed_at: Any, *, updated_by: str = "cairn") -> dict[str, Any]:
     """Add cairn's ThreatIntelIndicators, UserDefinedFields and Note to an ASFF finding (a copy)."""
+    return _enrich(finding, enrichment, matches, observed_at, updated_by)[0]
+
+
+def _enrich(finding: dict[str, Any], enrichment: list[dict[str, Any]], matches: list[dict[str, Any]],
+            observed_at: Any, updated_by: str) -> tuple[dict[str, Any], list[str]]:
+    """:func:`enrich_finding`, and the fixed ``cairn_*`` keys UserDefinedFields had no room for."""
     f = dict(finding)
     ranked = sorted(enrichment, key=lambda e: (-(e.get("score_id") or 0), e.get("field") or "", e.get("value") or ""))
     indicators = [dict(i) for i in f.get("ThreatIntelIndicators") or []]
@@ -214,10 +273,9 @@ def enrich_finding(finding: dict[str, Any], enrichment: list[dict[str, Any]], ma
         udf["cairn_owners"] = " | ".join(owners)
     text = _note_text(enrichment, flagged, owners, top, top_label)
     old_note = f.get("Note") or {}
-    if old_note.get("Text") and old_note.get("UpdatedBy") != updated_by:
+    foreign_note = bool(old_note.get("Text") and old_note.get("UpdatedBy") != updated_by)
+    if foreign_note:
         udf[SUMMARY_KEY] = text  # someone else's Note stays
-    else:
-        f["Note"] = note(text, updated_by)
     for e in ranked:
         desc = _describe(e)
         if (e.get("score_id") or 0) > 0 or _owner(e) or _ownership(e):
@@ -226,8 +284,22 @@ def enrich_finding(finding: dict[str, Any], enrichment: list[dict[str, Any]], ma
     if existing.get(MARKER_KEY) == "true":  # enriched before: cairn's earlier keys are replaced, not kept
         fields = _OBSERVABLE_FIELDS | {str(e.get("field")) for e in enrichment}
         existing = {k: v for k, v in existing.items() if not is_cairn_key(k, fields)}
-    f["UserDefinedFields"] = {**existing, **clamp_user_defined_fields(udf, existing)}
-    return f
+    added = clamp_user_defined_fields(udf, existing)
+    f["UserDefinedFields"] = {**existing, **added}
+    # a fixed key left out for want of room (not one the finding holds itself: those are its own)
+    no_room = [k for k in udf if k in _FIXED_KEYS and k not in added and k not in existing]
+    if not foreign_note:
+        f["Note"] = note(_with_no_room(text, no_room), updated_by)
+    return f, no_room
+
+
+def _with_no_room(text: str, no_room: list[str]) -> str:
+    """The Note text, ending (within the 512 characters) with the cairn keys UserDefinedFields had no room for."""
+    if not no_room:
+        return text
+    tail = (f"[cairn enriched this finding; UserDefinedFields is full ({UDF_MAX_PAIRS} pairs): "
+            f"no room for {', '.join(no_room)}]")
+    return clamp_text(text, NOTE_TEXT_MAX - len(tail) - 1, words=True) + " " + tail
 
 
 def _note_text(enrichment: list[dict[str, Any]], flagged: list[dict[str, Any]], owners: list[str], top: int,
@@ -245,24 +317,34 @@ def _note_text(enrichment: list[dict[str, Any]], flagged: list[dict[str, Any]], 
     return " ".join(lines)
 
 
-def _normalise(finding: dict[str, Any]) -> dict[str, Any]:
-    """A recorded ASFF finding with its times in ASFF form (exports write ``2024-05-24 22:53:24.000000000``)."""
-    for key in ("CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt", "ProcessedAt"):
+TIME_FIELDS = ("CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt", "ProcessedAt")
+
+
+def normalise_times(finding: dict[str, Any]) -> dict[str, Any]:
+    """A recorded ASFF finding with its times (:data:`TIME_FIELDS`) in ASFF form, converted to UTC
+    (:func:`cairn.outputs.asff.timestamp`; exports write ``2024-05-24 22:53:24.000000000``, others an
+    offset). A text that is no ISO 8601 time is left as recorded."""
+    for key in TIME_FIELDS:
         value = finding.get(key)
-        if isinstance(value, str) and value:
+        if isinstance(value, str) and value.strip():
             try:
-                finding[key] = timestamp(value[:26] if "." in value else value)
+                finding[key] = timestamp(value)
             except ValueError:
                 pass  # left as recorded
     return finding
 
 
 def iter_findings(engine: DuckDBEngine, table: str, relation: str, matches: str | None = None, *,
-                  updated_by: str = "cairn") -> Iterator[dict[str, Any]]:
+                  updated_by: str = "cairn", stats: AsffStats | None = None) -> Iterator[dict[str, Any]]:
     """Enriched ASFF findings of an enriched finding relation (``guardduty_findings`` or
-    ``securityhub_findings`` shaped like ``<table>_enriched``)."""
+    ``securityhub_findings`` shaped like ``<table>_enriched``).
+
+    Findings whose UserDefinedFields had no room for cairn's keys are counted in ``stats``; without
+    ``stats``, their count is logged as a warning (logger ``cairn.outputs``) once all are yielded.
+    """
     if table not in ("guardduty_findings", "securityhub_findings"):
         raise ValueError(f"{table} holds no findings")
+    own = stats if stats is not None else AsffStats()
     m_join, m_col = "", "CAST([] AS STRUCT(field VARCHAR, value VARCHAR, threat_type VARCHAR, score_id INTEGER)[])"
     if matches:
         m_join = (f"LEFT JOIN (SELECT event_uid, list({{'field': field, 'value': value, 'threat_type': threat_type, "
@@ -272,6 +354,11 @@ def iter_findings(engine: DuckDBEngine, table: str, relation: str, matches: str 
     sql = (f"SELECT t.*, {m_col} AS _matches FROM {relation} t {m_join} ORDER BY t.event_time, t.event_uid")
     for batch in engine.con.sql(sql).to_arrow_reader(1000):
         for row in batch.to_pylist():
-            base = _normalise(json.loads(row["raw"])) if table == "securityhub_findings" else guardduty_to_asff(row)
-            yield enrich_finding(base, row.get("enrichment") or [], row.get("_matches") or [], row.get("event_time"),
-                                 updated_by=updated_by)
+            base = normalise_times(json.loads(row["raw"])) if table == "securityhub_findings" else guardduty_to_asff(row)
+            f, no_room = _enrich(base, row.get("enrichment") or [], row.get("_matches") or [], row.get("event_time"),
+                                 updated_by)
+            own.add(f, no_room)
+            yield f
+    if stats is None:
+        for line in own.warnings():
+            _log.warning("%s", line)

@@ -87,6 +87,9 @@ class OcsfClass:
     prefixes: tuple[tuple[str, str, str], ...] = ()
     """(original prefix, OCSF prefix, SQL condition over ``t``) for fields below a mapped JSON attribute,
     used when the condition holds (the attribute is written), else the field goes to ``unmapped``."""
+    when_paths: tuple[tuple[str, str, str], ...] = ()
+    """(original field path, OCSF attribute path, SQL condition over ``t``): the path of a field whose place
+    depends on the row (e.g. the direction of a connection); checked before ``paths``."""
     profiles: tuple[str, ...] = ("cloud",)
     feature: str = "NULL"
     uid: str = "t.event_uid"
@@ -95,7 +98,9 @@ class OcsfClass:
 
     def path_sql(self, fld: str, typ: str) -> str:
         """SQL: the OCSF path of an observable with original path ``fld`` and cairn type ``typ``."""
-        whens = [f"WHEN {fld} || '|' || {typ} = {_lit(k)} THEN {_lit(v)}" for k, v in self.paths.items() if "|" in k]
+        whens = [f"WHEN {fld} = {_lit(k)} AND ({cond}) THEN {_lit(v)}" for k, v, cond in self.when_paths]
+        whens += [f"WHEN {fld} || '|' || {typ} = {_lit(k)} THEN {_lit(v)}" for k, v in self.paths.items()
+                  if "|" in k]
         whens += [f"WHEN {fld} = {_lit(k)} THEN {_lit(v)}" for k, v in self.paths.items() if "|" not in k]
         whens += [f"WHEN starts_with({fld}, {_lit(p)}) AND ({cond}) THEN {_lit(o)} || substr({fld}, {len(p) + 1})"
                   for p, o, cond in self.prefixes]
@@ -214,12 +219,16 @@ ROUTE53 = OcsfClass(
 _FINDING_ACTIVITIES = {0: "Unknown", 1: "Create", 2: "Update", 3: "Close", 99: "Other"}
 
 
-def _evidence(src_ip: str, src_domain: str, dst_ip: str, dst_port: str, dst_domain: str, operation: str,
-              service: str, query: str) -> str:
+def _evidence(src: tuple[str, str, str], dst: tuple[str, str, str], operation: str, service: str,
+              query: str) -> str:
+    """SQL: ``evidences`` (one item) from the (ip, port, domain) SQL of the source and destination
+    endpoints, the API operation and service, and the DNS query; NULL when none is known. An endpoint
+    is written when its ip or domain is known."""
+    (src_ip, src_port, src_domain), (dst_ip, dst_port, dst_domain) = src, dst
     return (
         f"CASE WHEN coalesce({src_ip}, {src_domain}, {dst_ip}, {dst_domain}, {operation}, {query}) IS NOT NULL "
         f"THEN [{{'src_endpoint': CASE WHEN coalesce({src_ip}, {src_domain}) IS NOT NULL THEN "
-        f"{{'ip': {src_ip}, 'domain': {src_domain}}} END, "
+        f"{{'ip': {src_ip}, 'port': {src_port}, 'domain': {src_domain}}} END, "
         f"'dst_endpoint': CASE WHEN coalesce({dst_ip}, {dst_domain}) IS NOT NULL THEN "
         f"{{'ip': {dst_ip}, 'port': {dst_port}, 'domain': {dst_domain}}} END, "
         f"'api': CASE WHEN {operation} IS NOT NULL THEN {{'operation': {operation}, "
@@ -228,11 +237,31 @@ def _evidence(src_ip: str, src_domain: str, dst_ip: str, dst_port: str, dst_doma
     )
 
 
+_GD_OUTBOUND = "upper(t.connection_direction) = 'OUTBOUND'"
+"""A GuardDuty connection the instance opened: the local end is the initiator (OCSF src_endpoint)."""
+
+
+def _gd_side(outbound: str, otherwise: str) -> str:
+    return f"CASE WHEN {_GD_OUTBOUND} THEN {outbound} ELSE {otherwise} END"
+
+
+# GuardDuty endpoints: the remote address is the source (the caller of an API, the prober of a port probe,
+# the peer of an INBOUND or UNKNOWN connection) except for OUTBOUND connections, where the instance is.
+_GD_SRC = (_gd_side("t.local_ip", "t.remote_ip"), _gd_side("t.local_port", "t.remote_port"), "t.api_domain")
+_GD_DST = (_gd_side("t.remote_ip", "t.local_ip"), _gd_side("t.remote_port", "t.local_port"), "NULL")
+# ... and so do the observable paths of a connection's addresses: (field, OCSF path, condition), first match.
+_GD_CONNECTION_PATHS = tuple(
+    (f"service.action.networkConnectionAction.{end}IpDetails.ipAddressV{v}", f"evidences.{side}_endpoint.ip", cond)
+    for v in (4, 6)
+    for end, outbound_side, other_side in (("remote", "dst", "src"), ("local", "src", "dst"))
+    for side, cond in ((outbound_side, _GD_OUTBOUND), (other_side, "TRUE")))
+
+
 GUARDDUTY = OcsfClass(
     table="guardduty_findings", class_uid=2004, class_name="Detection Finding", category_uid=2,
     category_name="Findings", activity_id="coalesce(t.activity_id, 0)", activities=_FINDING_ACTIVITIES,
     product="'GuardDuty'", feature="t.feature_name", uid="t.finding_id", severity_id="coalesce(t.severity_id, 0)",
-    extra_metadata={"version": "t.schema_version"},
+    extra_metadata={"version": "t.schema_version"}, when_paths=_GD_CONNECTION_PATHS,
     attributes={
         "finding_info": "{'uid': t.arn, 'title': t.title, 'desc': t.description, 'types': [t.type], "
                         f"'created_time': {_ms('t.created_at')}, 'modified_time': {_ms('t.updated_at')}, "
@@ -240,8 +269,7 @@ GUARDDUTY = OcsfClass(
         "status_id": "CASE WHEN t.archived THEN 3 ELSE 1 END",
         "status": "CASE WHEN t.archived THEN 'Suppressed' ELSE 'New' END",
         "count": "CAST(t.count AS INTEGER)",
-        "evidences": _evidence("t.remote_ip", "t.api_domain", "t.local_ip", "t.local_port", "NULL", "t.api",
-                               "t.api_service_name", "t.dns_domain"),
+        "evidences": _evidence(_GD_SRC, _GD_DST, "t.api", "t.api_service_name", "t.dns_domain"),
         "resources": "CASE WHEN t.instance_id IS NOT NULL OR len(t.bucket_names) > 0 THEN list_concat("
                      "CASE WHEN t.instance_id IS NOT NULL THEN [{'uid': t.instance_id, 'type': t.resource_type}] "
                      "ELSE [] END, list_transform(coalesce(t.bucket_names, []), "
@@ -256,11 +284,12 @@ GUARDDUTY = OcsfClass(
         "accountId": "cloud.account.uid",
     },
 )
-# The remote / local address of the action sits at a path given by the row (remote_ip_field).
+# The remote / local address of the action sits at a path given by the row (remote_ip_field); the remote
+# and local ends of a network connection swap places when the connection is OUTBOUND (see _GD_SRC).
 _GD_REMOTE = [f"service.action.{a}.remoteIpDetails.ipAddressV{v}" for a in (
-    "awsApiCallAction", "networkConnectionAction", "kubernetesApiCallAction", "rdsLoginAttemptAction") for v in (4, 6)]
+    "awsApiCallAction", "kubernetesApiCallAction", "rdsLoginAttemptAction") for v in (4, 6)]
 GUARDDUTY.paths.update({p: "evidences.src_endpoint.ip" for p in _GD_REMOTE})
-GUARDDUTY.paths.update({f"service.action.networkConnectionAction.localIpDetails.ipAddressV{v}":
+GUARDDUTY.paths.update({f"service.action.portProbeAction.portProbeDetails[].localIpDetails.ipAddressV{v}":
                         "evidences.dst_endpoint.ip" for v in (4, 6)})
 
 SECURITYHUB = OcsfClass(
@@ -281,8 +310,8 @@ SECURITYHUB = OcsfClass(
                   "WHEN 'SUPPRESSED' THEN 'Suppressed' WHEN 'RESOLVED' THEN 'Resolved' ELSE t.workflow_status END",
         "confidence_score": "t.confidence",
         "message": "t.note_text",
-        "evidences": _evidence("t.src_ip", "t.src_domain", "t.dst_ip", "t.dst_port", "t.dst_domain", "t.api",
-                               "t.api_service_name", "t.dns_domain"),
+        "evidences": _evidence(("t.src_ip", "t.src_port", "t.src_domain"), ("t.dst_ip", "t.dst_port", "t.dst_domain"),
+                               "t.api", "t.api_service_name", "t.dns_domain"),
         "resources": "CASE WHEN len(t.resource_ids) > 0 THEN list_transform(range(1, len(t.resource_ids) + 1), "
                      "lambda i: {'uid': t.resource_ids[i], 'type': t.resource_types[i]}) END",
         "cloud": _cloud("t.region", "t.aws_account_id"),
