@@ -10,12 +10,16 @@ providers (VirusTotal, AbuseIPDB, ...) must check :func:`is_shareable` or join
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from cairn.intel.normalize import normalize_ip
 from cairn.intel.ranges import cidr_range
 from cairn.lake.addresses import ip_to_bin, parse_ip
+
+if TYPE_CHECKING:
+    from cairn.engines.duckdb_engine import DuckDBEngine
 
 VERSION = "special-2024-1"
 
@@ -60,6 +64,16 @@ SPECIAL_RANGES: tuple[tuple[str, str, str], ...] = (
     ("ff00::/8", "multicast", "RFC 4291"),
 )
 
+OWNERSHIP_KEPT: tuple[str, ...] = (
+    "192.31.196.0/24",  # AS112-v4 (announced by AS112)
+    "192.52.193.0/24",  # AMT relays (anycast)
+    "192.88.99.0/24",  # 6to4 relay anycast (deprecated, still announced)
+    "192.175.48.0/24",  # direct delegation AS112 service (AS112)
+)
+"""The special ranges that keep their ASN / AS organisation / country: globally routed anycast services
+announced in BGP by real operators, so the ASN data about them is meaningful. Every other special range
+hides them (see :func:`hides_ownership`)."""
+
 # Names that must never leave the network: special-use (RFC 6761 and friends) and internal suffixes.
 SPECIAL_DOMAIN_SUFFIXES: tuple[str, ...] = (
     "localhost", "invalid", "test", "example", "local", "onion", "home.arpa", "internal", "lan",
@@ -93,6 +107,34 @@ def special_table() -> pa.Table:
         start, end, plen, ver = cidr_range(cidr)
         rows.append((cidr, name, ref, ver, plen, start, end))
     return pa.table(list(map(list, zip(*rows, strict=True))), schema=SPECIAL_SCHEMA)
+
+
+def hides_ownership(cidr: str) -> bool:
+    """Does an address inside special range ``cidr`` (an entry of :data:`SPECIAL_RANGES`) get no ASN,
+    AS organisation or country? True for every special range but :data:`OWNERSHIP_KEPT`: the range is
+    not routed on the Internet (private, documentation, loopback, link-local, CGNAT, benchmarking,
+    reserved, ...), is multicast or broadcast, or embeds another address whose owner the prefix's row does
+    not describe (NAT64, 6to4, Teredo, ORCHIDv2). Geolocation data sets carry wrong rows there."""
+    return cidr not in OWNERSHIP_KEPT
+
+
+def ownership_hidden(value: str) -> bool:
+    """Is ``value`` an address inside a special range that hides ownership (the rule of
+    :func:`mark_unowned`, for one address)? False for public addresses and non-IP values."""
+    addr = parse_ip(value)
+    if addr is None:
+        return False
+    key = ip_to_bin(addr)
+    return any(lo <= key <= hi and hides_ownership(cidr) for (lo, hi), cidr, _ in _RANGES)
+
+
+def mark_unowned(engine: DuckDBEngine, out: str) -> str:
+    """Create ``<out>_unowned``: the ``(type, value)`` of ``<out>_matches`` (a name cairn chose) inside a
+    special range that hides ownership (:func:`hides_ownership`); returns its name."""
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE {out}_unowned AS SELECT DISTINCT type, value FROM {out}_matches "
+        "WHERE family = 'special' AND NOT list_contains(?, matched)", [list(OWNERSHIP_KEPT)])
+    return f"{out}_unowned"
 
 
 def special_names(value: str) -> list[str]:
