@@ -46,8 +46,6 @@ def test_demo_json_report(cli: Any, tmp_path: Path) -> None:
     sigma = [a for a in alerts if a["author"]]  # Sigma rules name their authors (DRL)
     assert sigma and all(len(a["rule_id"]) == 36 for a in sigma)
     assert any(a["rule_id"].startswith("cairn.aws.") for a in alerts)
-    # the njrat domain is on the dynamic-DNS warninglist, a context list: it still alerts
-    assert any(a["rule_id"] == "cairn.intel_match" and "webservicepag.webhop.net" in a["title"] for a in alerts)
     # actions: every alert to the file, high and critical ones triaged first
     counts = det["delivery"]["actions"]
     assert counts["demo-alerts"]["delivered"] == len(alerts)

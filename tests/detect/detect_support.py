@@ -13,10 +13,11 @@ from detect.sigmadata import ct
 
 
 def settings(*, native: list[str] | None = None, sigma: list[str] | None = None, intel: bool = False,
-             suppression: str = "1h", intel_min_score: int = 8) -> DetectSettings:
+             suppression: str = "1h", intel_min_score: int = 8, intel_warninglists: str = "all") -> DetectSettings:
     """Settings for tests: only the given rules, no enrichment refresh unless intel, no dispatch."""
     return DetectSettings(native=native or [], sigma=sigma or [], intel_match=intel, suppression=suppression,
-                          intel_min_score=intel_min_score, enrich=intel, dispatch=False)
+                          intel_min_score=intel_min_score, intel_warninglists=intel_warninglists, enrich=intel,
+                          dispatch=False)
 
 
 def run(lake: Lake, s: DetectSettings, **kw: Any) -> DetectSummary:

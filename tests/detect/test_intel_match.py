@@ -89,8 +89,9 @@ def test_new_intel_matches_old_events_without_double_alerts(lake: Lake, tmp_path
 CLOUD_C2 = "54.247.1.1"  # an EC2 address (MISP's amazon-aws warninglist, a context list) listed as C2
 
 
-def test_context_warninglists_do_not_hide_a_malicious_verdict(lake: Lake, tmp_path: Path) -> None:
-    """Only demote lists (which cap the verdict) keep a value from alerting; attackers rent cloud servers too."""
+def test_intel_warninglists_demote_lets_context_lists_alert(lake: Lake, tmp_path: Path) -> None:
+    """By default any warninglist hit is left out (the issue: "except warninglist hits"); with
+    ``intel_warninglists = "demote"`` only the lists that cap the verdict are, so a C2 on a cloud range alerts."""
     lake.ingest(trail(tmp_path / "a.json", [
         stop_logging("e1", "2024-07-01T10:00:00Z", ip=CLOUD_C2),
         stop_logging("e2", "2024-07-01T10:00:00Z", ip=DNS_IP, user="bob"),
@@ -100,8 +101,20 @@ def test_context_warninglists_do_not_hide_a_malicious_verdict(lake: Lake, tmp_pa
         {"value": CLOUD_C2, "type": "ip", "valid_from": since, "confidence": "90", "threat_type": "c2"},
         {"value": DNS_IP, "type": "ip", "valid_from": since, "confidence": "90", "threat_type": "malware"},
     ])
-    s = run(lake, settings(intel=True, intel_min_score=1))
+    assert run(lake, settings(intel=True, intel_min_score=1)).new_alerts == []
     rows = {v: (sc, wl) for v, sc, wl in lake.rows(
         "SELECT value, max(score_id), bool_or(warninglist_hit) FROM enriched_observables WHERE type = 'ip' GROUP BY 1")}
     assert rows[CLOUD_C2] == (10, True) and rows[DNS_IP] == (3, True)
-    assert [a["resource"] for a in s.new_alerts] == [CLOUD_C2]
+    lake.engine.execute("DELETE FROM _cairn_detect_checkpoints")
+    s = run(lake, settings(intel=True, intel_min_score=1, intel_warninglists="demote"))
+    assert [a["resource"] for a in s.new_alerts] == [CLOUD_C2]  # the demoted resolver stays quiet even at 1
+
+
+def test_intel_warninglists_setting_is_checked() -> None:
+    from cairn.config import Config
+    from cairn.detect.settings import detect_settings
+    from cairn.errors import ConfigError
+
+    assert detect_settings(Config(extra={"detect": {"intel_warninglists": "demote"}})).intel_warninglists == "demote"
+    with pytest.raises(ConfigError, match=r"\[detect\] intel_warninglists must be one of all, demote, got 'none'"):
+        detect_settings(Config(extra={"detect": {"intel_warninglists": "none"}}))

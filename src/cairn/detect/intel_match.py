@@ -1,7 +1,8 @@
 """The built-in intel-match rule: an observable whose verdict is at or above ``[detect] intel_min_score``
-raises an alert. Warninglists act through the verdict: a ``demote`` list caps it at
-:data:`~cairn.intel.verdict.DEMOTE_CAP` (such a value never alerts, whatever the minimum), a ``context``
-list (cloud/CDN ranges, dynamic DNS, URL shorteners) does not: a C2 on a rented cloud server alerts.
+raises an alert, except warninglist hits. ``[detect] intel_warninglists`` says which hits:
+``all`` (the default: a value on any MISP warninglist never alerts) or ``demote`` (only the lists that
+cap the verdict at :data:`~cairn.intel.verdict.DEMOTE_CAP`; a value on a ``context`` list, such as
+cloud/CDN ranges, dynamic DNS or URL shorteners, alerts: a C2 on a rented cloud server).
 
 It reads ``enriched_observables`` (the enrich stage's view: verdicts are time-aware, only indicators
 valid at the event time count) for the events of the new ``flagged_observables`` files, which every
@@ -19,10 +20,17 @@ INTEL_TABLE = "enriched_observables"
 INTEL_INPUT_TABLE = "flagged_observables"
 """Checkpointed by its files: the events with a verdict above Unknown of each enrichment run."""
 INTEL_SEVERITY = "high"
+WARNINGLIST_MODES = ("all", "demote")
+"""Values of ``[detect] intel_warninglists``."""
+_EXCEPT = {
+    "all": "NOT coalesce(warninglist_hit, false)",
+    "demote": f"NOT (coalesce(warninglist_hit, false) AND score_id <= {DEMOTE_CAP})",
+}
 
 
-def intel_hit_sql(relation: str) -> str:
-    """SELECT of the hit columns over ``relation`` (rows shaped like ``enriched_observables``).
+def intel_hit_sql(relation: str, warninglists: str = "all") -> str:
+    """SELECT of the hit columns over ``relation`` (rows shaped like ``enriched_observables``); which
+    warninglist hits are left out: see :data:`WARNINGLIST_MODES`.
 
     Parameter ``?``: the minimum ``score_id``. Identity and account come from the same event's
     ``arn`` / ``account`` observables (first by field path)."""
@@ -42,4 +50,4 @@ def intel_hit_sql(relation: str) -> str:
                    OVER (PARTITION BY source, event_uid), account_id) AS acct
         FROM {relation}
     ) o
-    WHERE score_id >= ? AND NOT (coalesce(warninglist_hit, false) AND score_id <= {DEMOTE_CAP})"""
+    WHERE score_id >= ? AND {_EXCEPT[warninglists]}"""

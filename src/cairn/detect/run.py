@@ -97,6 +97,7 @@ class RuleSets:
     native: list[NativeRule]
     intel: bool
     intel_min_score: int
+    intel_warninglists: str = "all"
 
 
 _SIGMA_KEY = re.compile(r"^(detection|correlation|logsource|filter)\s*:", re.MULTILINE)
@@ -142,7 +143,7 @@ def load_rule_sets(settings: DetectSettings, extra: Sequence[Path | str] = ()) -
         sigma = load_rules(sigma_files)
     native = load_native_rules(native_paths) if native_paths else []
     return RuleSets(sigma=sigma, native=native, intel=settings.intel_match,
-                    intel_min_score=settings.intel_min_score)
+                    intel_min_score=settings.intel_min_score, intel_warninglists=settings.intel_warninglists)
 
 
 def _rules_table(rs: RuleSets, default_window: int) -> pa.Table:
@@ -293,7 +294,8 @@ def _collect_intel(engine: DuckDBEngine, views: _Views, rs: RuleSets, pending: d
     relation = views.events_view(INTEL_TABLE, flagged)
     where, params = _since_clause(since)
     engine.execute(f"INSERT INTO _det_hits SELECT {', '.join(HIT_COLUMNS)}, event_time "
-                   f"FROM ({intel_hit_sql(relation)}) {where}", [rs.intel_min_score, *params])
+                   f"FROM ({intel_hit_sql(relation, rs.intel_warninglists)}) {where}",
+                   [rs.intel_min_score, *params])
 
 
 _SUMMARY_SQL = """

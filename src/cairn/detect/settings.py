@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.config import Config
+from cairn.detect.intel_match import WARNINGLIST_MODES
 from cairn.errors import ConfigError
 from cairn.timeparse import setting_seconds
 
@@ -29,6 +30,9 @@ class DetectSettings:
     """Run the built-in intel-match rule."""
     intel_min_score: int = 8
     """Verdict (OCSF reputation score_id 0-10) at or above which an observable raises an intel alert."""
+    intel_warninglists: str = "all"
+    """Warninglist hits the intel-match rule leaves out: ``all`` or only ``demote`` lists (then a value on a
+    context list, such as cloud ranges or dynamic DNS, alerts)."""
     suppression: str = "1h"
     """Window of rules that do not set their own (Sigma rules): matches with one dedup key in one window
     make one alert."""
@@ -72,5 +76,8 @@ def detect_settings(cfg: Config) -> DetectSettings:
     s = DetectSettings(**values, base=cfg.source.parent if cfg.source else None)
     if not 0 <= s.intel_min_score <= 10:
         raise ConfigError(f"[detect] intel_min_score must be 0-10, got {s.intel_min_score}")
+    if s.intel_warninglists not in WARNINGLIST_MODES:
+        raise ConfigError(f"[detect] intel_warninglists must be one of {', '.join(WARNINGLIST_MODES)}, "
+                          f"got {s.intel_warninglists!r}")
     s.suppression_seconds()
     return s
