@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ def test_demo_json_report(cli: Any, tmp_path: Path) -> None:
     by_sql = {r["principal_arn"]: (r["calls"], r["failed"]) for r in q.json()}
     assert {i["identity"]: (i["calls"], i["failed"]) for i in rep["identities"]} == {
         i["identity"]: by_sql[i["identity"]] for i in rep["identities"]}  # role sessions counted once
+    summaries = cli("-w", tmp_path / "demo", "--json", "query", "SELECT enrichment_summary FROM alerts").json()
+    accounts = [a for r in summaries for a in json.loads(r["enrichment_summary"])["accounts"]]
+    assert accounts and all(a["account"].isdigit() and len(a["account"]) == 12 for a in accounts)  # no ARNs
     assert len(rep["findings"]) == 10
     # detection: the bundled SigmaHQ rules, the native rules and the intel-match rule
     det = d["detection"]

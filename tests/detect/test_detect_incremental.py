@@ -182,7 +182,7 @@ def test_cli_detect_and_alerts(tmp_path: Path) -> None:
     out = json.loads(r.output)
     assert out["rules"]["native"] >= 20 and "intel" not in out["rules"]
     assert sorted(a["rule_id"] for a in out["new_alerts"]) == [STOPPED, "cairn.aws.security_configuration_change"]
-    assert out["dispatch"] == ""  # --no-dispatch
+    assert out["dispatch"] is None  # --no-dispatch
     r = runner.invoke(app, [*base, "--json", "alerts", "--severity", "high+"])
     listed = json.loads(r.output)["alerts"]
     assert [a["rule_id"] for a in listed] == [STOPPED]
@@ -240,5 +240,28 @@ def test_new_alerts_are_handed_to_actions(tmp_path: Path) -> None:
     written = out.read_text(encoding="utf-8")
     assert all(i in written for i in ids)
     r = runner.invoke(app, [*base, "--json", "detect"])
-    assert json.loads(r.output)["dispatch"] == "no new alerts"
+    assert json.loads(r.output)["dispatch"] == {"status": "no new alerts"}
     assert out.read_text(encoding="utf-8") == written
+
+
+def test_dispatch_summary_is_json_and_a_bad_action_fails_before_alerts_are_stored(tmp_path: Path) -> None:
+    """A webhook without a secret (and sign left on) used to surface only at dispatch, after the alerts were
+    committed: exit 0, alerts never queued, and later runs had nothing new to queue."""
+    pytest.importorskip("cairn.actions")
+    out = tmp_path / "alerts.jsonl"
+    cfg = tmp_path / "cairn.toml"
+    head = '[detect]\nintel_match = false\nenrich = false\n'
+    cfg.write_text(head + '[actions.hook]\ntype = "webhook"\nurl = "http://127.0.0.1:9/x"\n', encoding="utf-8")
+    runner = CliRunner()
+    base = ["--workspace", str(tmp_path / "ws"), "--config", str(cfg)]
+    f = trail(tmp_path / "a.json", [stop_logging("e1", "2024-07-01T10:00:00Z")])
+    assert runner.invoke(app, [*base, "ingest", str(f)]).exit_code == 0
+    r = runner.invoke(app, [*base, "--json", "detect"])
+    assert type(r.exception).__name__ == "ConfigError" and "[actions.hook] needs secret" in str(r.exception)
+    assert json.loads(runner.invoke(app, [*base, "--json", "alerts"]).output)["alerts"] == []
+    cfg.write_text(head + f'[actions.out]\ntype = "file"\npath = "{out}"\n', encoding="utf-8")
+    r = runner.invoke(app, [*base, "--json", "detect"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)["dispatch"]
+    assert d["status"] == "ok" and d["enqueued"] == d["delivered"] == 2 and d["actions"]["out"]["delivered"] == 2
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2

@@ -66,8 +66,16 @@ def detect_command(
                      f"{s.seconds:.2f}s")
     if s.failed_sigma:
         st.err.print(f"{len(s.failed_sigma)} Sigma rules could not be converted (see: cairn sigma convert)")
-    if s.dispatch and s.new_alerts:
-        st.err.print(f"dispatch: {escape(s.dispatch)}")
+    d = s.dispatch or {}
+    if d.get("status") == "ok":
+        st.err.print(f"dispatch: {d.get('enqueued', 0):,} queued, {d.get('delivered', 0):,} delivered, "
+                     f"{d.get('retrying', 0):,} to retry, {d.get('failed', 0):,} failed "
+                     "(see: cairn actions outbox)", highlight=False)
+    elif d.get("error"):
+        st.err.print(f"[red]dispatch {d['status']}: {escape(d['error'])}[/red]; the alerts are stored: "
+                     "cairn actions dispatch queues them", highlight=False)
+    if d.get("status") == "failed":
+        raise typer.Exit(1)
 
 
 @alerts_app.callback()

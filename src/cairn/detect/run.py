@@ -80,7 +80,10 @@ class DetectSummary:
     """Matches not counted before (the rest were already in the ledger)."""
     new_alerts: list[dict[str, Any]] = field(default_factory=list)
     updated_alerts: int = 0
-    dispatch: str = ""
+    dispatch: dict[str, Any] | None = None
+    """What handing the new alerts to the actions did: ``status`` (``ok``, ``no new alerts``,
+    ``unavailable``, ``failed``), with the delivery counts when ok and ``error`` when failed; None when
+    dispatch is off."""
     enrich: dict[str, Any] | None = None
     seconds: float = 0.0
 
@@ -326,7 +329,8 @@ SELECT alert_id, CAST(max(score_id) AS INTEGER) AS max_score_id, CAST(to_json({
                                 'cloud_provider': cloud_provider, 'tor': tor} ORDER BY value)
                           FILTER (WHERE type = 'ip'))[1:10], []),
     'accounts': coalesce(list_distinct(list({'account': value, 'name': account_name, 'environment': account_environment,
-                                             'owner': account_owner}) FILTER (WHERE account_name IS NOT NULL)), []),
+                                             'owner': account_owner})
+                                        FILTER (WHERE account_name IS NOT NULL AND type = 'account')), []),
     'people': coalesce(list_distinct(list(person) FILTER (WHERE person IS NOT NULL)), []),
     'teams': coalesce(list_distinct(list(team) FILTER (WHERE team IS NOT NULL)), []),
     'assets': coalesce(list_distinct(list({'value': value, 'owner': asset_owner, 'criticality': criticality})
@@ -424,6 +428,9 @@ def detect(engine: DuckDBEngine, workspace: Workspace, *, since: str | datetime 
     started = time.monotonic()
     summary = DetectSummary()
     rs = load_rule_sets(s, rules)
+    dispatching = s.dispatch if dispatch is None else dispatch
+    if dispatching:
+        _check_actions(ws)  # a bad [actions] setting fails the run before any alert is committed
     if rs.sigma is not None:
         summary.failed_sigma = [{"path": e.path, "title": e.title, "reason": e.reason or ""} for e in rs.sigma.written() if e.reason]
     if s.enrich if enrich is None else enrich:
@@ -459,7 +466,7 @@ def detect(engine: DuckDBEngine, workspace: Workspace, *, since: str | datetime 
             engine.execute("DROP TABLE IF EXISTS _det_rules")
     new_alerts = _alerts_by_id(engine, new_ids)
     summary.new_alerts = [a.to_dict() for a in new_alerts]
-    if s.dispatch if dispatch is None else dispatch:
+    if dispatching:
         summary.dispatch = _dispatch(engine, ws, summary.new_alerts)
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
@@ -477,18 +484,32 @@ def _alerts_by_id(engine: DuckDBEngine, ids: list[str]) -> list[Alert]:
     return [Alert.from_row(r) for r in rows]
 
 
-def _dispatch(engine: DuckDBEngine, ws: Workspace, alerts: list[dict[str, Any]]) -> str:
-    """Hand new alerts to ``cairn.actions.dispatch`` when that package exists."""
-    if not alerts:
-        return "no new alerts"
+def _actions_module() -> Any:
+    """``cairn.actions`` when installed with its ``dispatch``, else None."""
     try:
         import cairn.actions as actions
     except ImportError:
-        return "cairn.actions is not installed: alerts not dispatched"
-    if not callable(getattr(actions, "dispatch", None)):
-        return "cairn.actions has no dispatch(): alerts not dispatched"
+        return None
+    return actions if callable(getattr(actions, "dispatch", None)) else None
+
+
+def _check_actions(ws: Workspace) -> None:
+    """Read ``[actions]`` as dispatch will (every destination's own checks): a ConfigError now, before any
+    alert is committed, rather than alerts stored and never queued."""
+    actions = _actions_module()
+    if actions is not None and callable(getattr(actions, "actions_settings", None)):
+        actions.actions_settings(ws.config)
+
+
+def _dispatch(engine: DuckDBEngine, ws: Workspace, alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Hand new alerts to ``cairn.actions.dispatch`` when that package exists."""
+    if not alerts:
+        return {"status": "no new alerts"}
+    actions = _actions_module()
+    if actions is None:
+        return {"status": "unavailable", "error": "cairn.actions is not installed: alerts not dispatched"}
     try:
         result = actions.dispatch(engine, ws, alerts, ws.config)
-    except CairnError as exc:  # the alerts are committed; actions' outbox retries on its next run
-        return f"dispatch failed: {exc}"
-    return str(result.to_dict() if hasattr(result, "to_dict") else result)
+    except CairnError as exc:  # the alerts are committed: `cairn actions dispatch` enqueues them later
+        return {"status": "failed", "error": str(exc)}
+    return {"status": "ok", **(result.to_dict() if hasattr(result, "to_dict") else {"result": str(result)})}
