@@ -265,3 +265,27 @@ def test_dispatch_summary_is_json_and_a_bad_action_fails_before_alerts_are_store
     d = json.loads(r.output)["dispatch"]
     assert d["status"] == "ok" and d["enqueued"] == d["delivered"] == 2 and d["actions"]["out"]["delivered"] == 2
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_alerts_carry_their_rules_tags_into_asff_types(tmp_path: Path) -> None:
+    """A rule's ATT&CK tags reach the alert (``tags``), so Security Hub findings get ``TTPs/<tactic>/...``."""
+    from cairn.outputs.asff import alert_to_finding
+    from conftest import bundled_stratus_dir
+
+    lake = Lake(tmp_path / "ws")
+    try:
+        lake.ingest(bundled_stratus_dir() / "aws.persistence.iam-backdoor-user.json")
+        s = run(lake, settings(native=["builtin"]))
+        (a,) = [x for x in s.new_alerts if x["rule_id"] == "cairn.aws.iam_backdoor_user_keys"]
+        assert a["tags"] == ["attack.persistence", "attack.t1098"]
+        assert get_alert(lake.engine, a["alert_id"]).tags == a["tags"]
+        types = alert_to_finding(a, account_id="123456789012", region="us-east-1")["Types"]
+        assert types == [f"TTPs/Persistence/{a['rule_title']}"]
+        # a catalog from before the column: ensure_alert_tables adds it, old rows read as no tags
+        lake.engine.execute("ALTER TABLE _cairn_alerts DROP COLUMN tags")
+        from cairn.detect.alerts import ensure_alert_tables
+
+        ensure_alert_tables(lake.engine)
+        assert get_alert(lake.engine, a["alert_id"]).tags == []
+    finally:
+        lake.close()

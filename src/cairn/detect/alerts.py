@@ -57,6 +57,7 @@ ALERT_COLUMNS = (
     Column("created_at", "TIMESTAMPTZ", "When the alert was raised"),
     Column("updated_at", "TIMESTAMPTZ", "When it last changed"),
     Column("status", "VARCHAR", "new, delivered, ... (set by actions)"),
+    Column("tags", "VARCHAR[]", "The rule's tags (ATT&CK tactics and techniques, e.g. attack.persistence)"),
 )
 
 ALERTS = TableSpec(
@@ -103,6 +104,8 @@ def ensure_alert_tables(engine: DuckDBEngine) -> None:
     for stmt in ALERTS_DDL.split(";"):
         if stmt.strip():
             engine.execute(stmt)
+    # added after the first release: catalogs created before get the column (last, as in ALERT_COLUMNS)
+    engine.execute("ALTER TABLE _cairn_alerts ADD COLUMN IF NOT EXISTS tags VARCHAR[]")
 
 
 def alerts_view_sql(engine: DuckDBEngine) -> str:
@@ -136,6 +139,7 @@ class Alert:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     status: str = "new"
+    tags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (times as ISO 8601 strings, lists as lists)."""
@@ -153,7 +157,7 @@ class Alert:
         for k in ("first_seen", "last_seen", "created_at", "updated_at"):
             if isinstance(values.get(k), str):
                 values[k] = datetime.fromisoformat(values[k])
-        for k in ("event_uids", "ips"):
+        for k in ("event_uids", "ips", "tags"):
             values[k] = list(values.get(k) or [])
         values["event_count"] = int(values.get("event_count") or 0)
         return cls(**values)

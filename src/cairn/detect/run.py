@@ -61,7 +61,8 @@ CREATE OR REPLACE TEMP TABLE _det_hits (
 )"""
 _RULES_SCHEMA = pa.schema([("rule_id", pa.string()), ("rule_title", pa.string()), ("severity", pa.string()),
                            ("severity_id", pa.int32()), ("kind", pa.string()), ("input_table", pa.string()),
-                           ("window_seconds", pa.int64()), ("threshold", pa.int64())])
+                           ("window_seconds", pa.int64()), ("threshold", pa.int64()),
+                           ("tags", pa.list_(pa.string()))])
 
 
 @dataclass
@@ -156,10 +157,11 @@ def _rules_table(rs: RuleSets, default_window: int) -> pa.Table:
             if e.output:
                 level = e.level if e.level in SEVERITY_ID else "medium"
                 rows.append({"rule_id": e.id, "rule_title": e.title, "severity": level, "kind": "sigma",
-                             "input_table": e.table, "window_seconds": default_window, "threshold": 1})
+                             "input_table": e.table, "window_seconds": default_window, "threshold": 1,
+                             "tags": list(e.tags)})
     for r in rs.native:
         rows.append({"rule_id": r.id, "rule_title": r.title, "severity": r.severity, "kind": "native",
-                     "input_table": r.base_table, "threshold": r.threshold_count,
+                     "input_table": r.base_table, "threshold": r.threshold_count, "tags": list(r.tags),
                      "window_seconds": r.window_seconds if r.window_seconds is not None else default_window})
     if rs.intel:
         rows.append({"rule_id": INTEL_RULE_ID, "rule_title": INTEL_RULE_TITLE, "severity": INTEL_SEVERITY,
@@ -395,7 +397,7 @@ def _commit(engine: DuckDBEngine, cat: Catalog, run_id: str, pending: dict[str, 
             SELECT a.alert_id, a.rule_id, r.rule_title, a.title, r.severity, r.severity_id, a.first_seen,
                    a.last_seen, a.event_count, a.event_uids, a.source, a.identity, a.resource, a.ips, a.account_id,
                    a.dedup_key, s.max_score_id, coalesce(s.enrichment_summary, '{}'),
-                   coalesce(o.created_at, now()), now(), coalesce(o.status, 'new')
+                   coalesce(o.created_at, now()), now(), coalesce(o.status, 'new'), coalesce(r.tags, [])
             FROM _det_agg a JOIN _det_rules r USING (rule_id)
             LEFT JOIN _det_summary s USING (alert_id) LEFT JOIN _det_old o USING (alert_id)""")
         if checkpoints.num_rows:
