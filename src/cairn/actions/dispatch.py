@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cairn.actions import outbox
+from cairn.actions.current import alerts_table_exists
 from cairn.actions.destinations import DESTINATIONS, DeliveryContext, PermanentDeliveryError
 from cairn.actions.settings import ActionConfig, ActionsSettings, Scrubber, actions_settings
 from cairn.config import AwsSettings, Config
@@ -30,6 +32,10 @@ FLUSH_EVERY = 100
 """Results are written to the outbox after this many deliveries (and at the end)."""
 """After this many attempts in a row fail transiently, the rest of an action's due items wait for the
 next run instead of each waiting out its own timeout."""
+
+
+Done = tuple[str, Any, datetime]
+"""One delivery's result: alert_id, receipt (or the exception raised), when it completed."""
 
 
 @dataclass
@@ -86,6 +92,13 @@ def _settings(workspace: Any, settings: Any) -> ActionsSettings:
 
 def _now(now: datetime | None) -> datetime:
     return (now or datetime.now(UTC)).astimezone(UTC)
+
+
+def _clock(start: datetime) -> Callable[[], datetime]:
+    """The time now, counted from the run's ``start`` (the real time unless a caller fixed ``now``): when
+    each delivery completed, for ``delivered_at`` and the backoff of a failed attempt."""
+    t0 = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - t0)
 
 
 def dispatch(engine: DuckDBEngine, workspace: Any, alerts: Sequence[Mapping[str, Any]], settings: Any = None, *,
@@ -150,13 +163,15 @@ def _deliver_action(engine: DuckDBEngine, workspace: Any, action: ActionConfig, 
     scrub = Scrubber()
     ctx = DeliveryContext(engine=engine, workspace=workspace, aws=aws, scrubber=scrub)
     attempts = {alert_id: n for alert_id, _, n in claimed}
+    clock = _clock(now)
     delivered: set[str] = set()
-    done: list[tuple[str, Any]] = []
+    done: list[Done] = []
     try:
         dest = DESTINATIONS[action.type](action, ctx)
     except Exception as exc:  # e.g. a ${ENV} not set: every item waits for the next run
-        done = [(alert_id, exc) for alert_id, _, _ in claimed]
-        delivered |= _flush(engine, action, done, attempts, scrub, now, summary)
+        at = clock()
+        done = [(alert_id, exc, at) for alert_id, _, _ in claimed]
+        delivered |= _flush(engine, action, done, attempts, scrub, summary)
         return delivered
     deferred: list[str] = []
     try:
@@ -167,37 +182,38 @@ def _deliver_action(engine: DuckDBEngine, workspace: Any, action: ActionConfig, 
                 deferred += [a for a, _, _ in chunk]
                 continue
             got = dest.send_many([(f"{a}:{action.name}", alert) for a, alert, _ in chunk])
-            done.extend((a, got.get(f"{a}:{action.name}", got.get(a))) for a, _, _ in chunk)
+            at = clock()  # when this batch (one item for most destinations) was answered
+            done.extend((a, got.get(f"{a}:{action.name}", got.get(a)), at) for a, _, _ in chunk)
             down = all(isinstance(r, TransientError) for r in got.values())
             failing = failing + 1 if got and down else 0
             if len(done) >= FLUSH_EVERY:
-                delivered |= _flush(engine, action, done, attempts, scrub, now, summary)
+                delivered |= _flush(engine, action, done, attempts, scrub, summary)
                 done = []
     finally:
         dest.close()
-        delivered |= _flush(engine, action, done, attempts, scrub, now, summary)
+        delivered |= _flush(engine, action, done, attempts, scrub, summary)
     if deferred:
         _defer(engine, action, deferred, attempts, now, summary)
     return delivered
 
 
-def _flush(engine: DuckDBEngine, action: ActionConfig, done: list[tuple[str, Any]], attempts: dict[str, int],
-           scrub: Scrubber, now: datetime, summary: DeliverySummary) -> set[str]:
-    """Record results (alert_id, receipt or exception) in one transaction: a crash re-sends at most
-    the deliveries of one flush. Returns the alert ids delivered."""
-    ok: list[tuple[str, str | None]] = []
+def _flush(engine: DuckDBEngine, action: ActionConfig, done: list[Done], attempts: dict[str, int],
+           scrub: Scrubber, summary: DeliverySummary) -> set[str]:
+    """Record results (alert_id, receipt or exception, when it completed) in one transaction: a crash
+    re-sends at most the deliveries of one flush. Returns the alert ids delivered."""
+    ok: list[tuple[str, str | None, datetime]] = []
     if not done:
         return set()
     with engine.transaction():
-        for alert_id, res in done:
+        for alert_id, res, at in done:
             if isinstance(res, Exception):
-                _record_failure(engine, action, alert_id, attempts[alert_id], res, scrub, now, summary)
+                _record_failure(engine, action, alert_id, attempts[alert_id], res, scrub, at, summary)
             else:
-                ok.append((alert_id, None if res is None else scrub(res)))
-        outbox.mark_delivered(engine, action.name, ok, now)
+                ok.append((alert_id, None if res is None else scrub(res), at))
+        outbox.mark_delivered(engine, action.name, ok)
     summary.action(action.name).delivered += len(ok)
     summary.delivered += len(ok)
-    return {a for a, _ in ok}
+    return {a for a, _, _ in ok}
 
 
 def _defer(engine: DuckDBEngine, action: ActionConfig, alert_ids: list[str], attempts: dict[str, int],
@@ -242,11 +258,7 @@ def _record_failure(engine: DuckDBEngine, action: ActionConfig, alert_id: str, a
 
 def _mark_alerts(engine: DuckDBEngine, alert_ids: set[str]) -> None:
     """Set ``status = 'delivered'`` on alerts whose every outbox item is delivered."""
-    if not alert_ids:
-        return
-    exists = engine.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_cairn_alerts' "
-                           "AND database_name = current_database()")
-    if not exists:
+    if not alert_ids or not alerts_table_exists(engine):
         return
     engine.execute(
         """UPDATE _cairn_alerts SET status = 'delivered', updated_at = now()
@@ -258,16 +270,18 @@ def _mark_alerts(engine: DuckDBEngine, alert_ids: set[str]) -> None:
 
 
 def sample_alert(severity: str = "low") -> dict[str, Any]:
-    """A clearly marked test alert for ``cairn actions test``."""
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    return {
-        "alert_id": f"cairn-test-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}",
-        "rule_id": "cairn.test", "rule_title": "cairn action test", "title": "cairn test alert (ignore)",
-        "severity": severity, "severity_id": 2, "first_seen": now, "last_seen": now, "event_count": 0,
-        "event_uids": [], "source": "cloudtrail", "identity": None, "resource": None, "ips": [],
-        "account_id": None, "dedup_key": "test", "max_score_id": None, "enrichment_summary": None,
-        "created_at": now, "updated_at": now, "status": "new", "_test": True,
-    }
+    """A clearly marked test alert for ``cairn actions test``: every field of ``Alert.to_dict()`` (the
+    shape of real alerts) plus the internal ``_test`` flag (sent as the envelope's ``"test": true``)."""
+    from cairn.detect.alerts import SEVERITY_ID, Alert
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    alert = Alert(
+        alert_id=f"cairn-test-{now.strftime('%Y%m%dT%H%M%S')}", rule_id="cairn.test",
+        rule_title="cairn action test", title="cairn test alert (ignore)", severity=severity,
+        severity_id=SEVERITY_ID.get(severity, 2), first_seen=now, last_seen=now, event_count=0,
+        source="cloudtrail", dedup_key="test", created_at=now, updated_at=now, status="new",
+    )
+    return {**alert.to_dict(), "_test": True}
 
 
 def send_test(engine: DuckDBEngine, workspace: Any, settings: Any, name: str) -> str | None:

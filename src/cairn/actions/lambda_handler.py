@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from cairn.actions.securityhub_writeback import (
     fetch_findings,
     plan_updates,
     write_updates,
+    writeback_options,
 )
 from cairn.context.aws.clients import Clients
 from cairn.engines.duckdb_engine import DuckDBEngine
@@ -193,11 +195,18 @@ def _log(record: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(record, default=str) + "\n")
 
 
+def handler_options(config: Any, env: Mapping[str, str] | None = None) -> WritebackOptions:
+    """The handler's write-back options: ``CAIRN_UPDATED_BY`` (default ``cairn``), ``CAIRN_OVERWRITE_NOTE``
+    (``1``/``true``) and the config's ``[context.aws] criticality_tags``, as ``cairn handle`` has them."""
+    env = os.environ if env is None else env
+    return writeback_options(config, updated_by=env.get("CAIRN_UPDATED_BY") or "cairn",
+                             overwrite=(env.get("CAIRN_OVERWRITE_NOTE") or "").lower() in ("1", "true"))
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """AWS Lambda entry point: enrich the event's findings and write them back to Security Hub."""
     w = _warm()
-    opts = WritebackOptions(updated_by=os.environ.get("CAIRN_UPDATED_BY") or "cairn",
-                            overwrite=(os.environ.get("CAIRN_OVERWRITE_NOTE") or "").lower() in ("1", "true"))
+    opts = handler_options(w.ws.config)
     result = handle_event(event, w.ws, w.engine, w.clients, opts)
     _log({"cairn_handler": {k: v for k, v in result.items() if k != "calls"}})
     return result

@@ -3,6 +3,10 @@
 ``_cairn_outbox`` (exposed without the payload as the view ``outbox``) holds each alert to deliver
 to each action, with its state:
 
+The row keeps a copy of the alert as enqueued (``payload``), but a delivery sends the alert as the
+``alerts`` table has it when the item is claimed (:mod:`cairn.actions.current`): ``cairn detect`` may
+have updated it since; the copy is used only when the alert row is gone.
+
 - ``pending``: due at ``next_attempt_at`` (claimed by pushing it one lease ahead and counting the
   attempt *before* sending, so a crash mid-send retries it after the lease);
 - ``delivered``: done, with ``delivered_at`` and the destination's ``receipt``;
@@ -22,6 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from cairn.actions.current import current_alerts
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.errors import EngineError
 from cairn.lake.schema import Column, TableSpec
@@ -115,7 +120,8 @@ def enqueue(engine: DuckDBEngine, items: Sequence[tuple[Mapping[str, Any], str, 
 def claim(engine: DuckDBEngine, action: str, now: datetime, *, force: bool = False,
           limit: int | None = None) -> list[tuple[str, dict[str, Any], int]]:
     """Take the due pending items of ``action`` (all pending ones with ``force``): their attempt is
-    counted and they are hidden for :data:`LEASE`. Returns (alert_id, alert, attempts)."""
+    counted and they are hidden for :data:`LEASE`. Returns (alert_id, alert, attempts): the alert as the
+    alerts table has it now, or the copy stored by :func:`enqueue` when it has no such row."""
     ensure_outbox(engine)
     due = "" if force else "AND next_attempt_at <= $now"
     lim = f"LIMIT {int(limit)}" if limit else ""
@@ -125,7 +131,9 @@ def claim(engine: DuckDBEngine, action: str, now: datetime, *, force: bool = Fal
         if "conflict" not in str(exc).lower():
             raise
         return []  # another deliverer claimed these rows at the same moment: they are theirs
-    return sorted(((r[0], json.loads(r[1]), int(r[2])) for r in rows), key=lambda r: r[0])
+    now_rows = current_alerts(engine, [str(r[0]) for r in rows])
+    return sorted(((r[0], now_rows.get(str(r[0])) or json.loads(r[1]), int(r[2])) for r in rows),
+                  key=lambda r: r[0])
 
 
 def _claim(engine: DuckDBEngine, due: str, lim: str, action: str, now: datetime) -> list[tuple[Any, ...]]:
@@ -139,20 +147,22 @@ def _claim(engine: DuckDBEngine, due: str, lim: str, action: str, now: datetime)
     )
 
 
-def mark_delivered(engine: DuckDBEngine, action: str, results: Sequence[tuple[str, str | None]], now: datetime) -> None:
-    """Record successful deliveries (alert_id, receipt) in one statement."""
+def mark_delivered(engine: DuckDBEngine, action: str, results: Sequence[tuple[str, str | None, datetime]]) -> None:
+    """Record successful deliveries (alert_id, receipt, when it was delivered) in one statement."""
     if not results:
         return
-    table = pa.table({"alert_id": [a for a, _ in results], "receipt": [r for _, r in results]},
-                     schema=pa.schema([("alert_id", pa.string()), ("receipt", pa.string())]))
+    table = pa.table({"alert_id": [a for a, _, _ in results], "receipt": [r for _, r, _ in results],
+                      "at": [t for _, _, t in results]},
+                     schema=pa.schema([("alert_id", pa.string()), ("receipt", pa.string()),
+                                       ("at", pa.timestamp("us", tz="UTC"))]))
     engine.register("_outbox_done", table)
     try:
         engine.execute(
-            """UPDATE _cairn_outbox SET status = 'delivered', delivered_at = $now, last_error = NULL,
+            """UPDATE _cairn_outbox SET status = 'delivered', delivered_at = d.at, last_error = NULL,
                    receipt = d.receipt, next_attempt_at = NULL
                FROM _outbox_done d
                WHERE _cairn_outbox.alert_id = d.alert_id AND _cairn_outbox.action = $action""",
-            {"now": now, "action": action},
+            {"action": action},
         )
     finally:
         engine.unregister("_outbox_done")

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cairn.config import Config
 from cairn.context.aws.clients import Clients
 from cairn.context.aws.records import tag_value
 from cairn.context.values import criticality_rank
@@ -62,6 +63,18 @@ class WritebackOptions:
     force: bool = False
     """Write even when the marker says the finding already has this update."""
     criticality_tags: tuple[str, ...] = ("criticality", "business-criticality", "business_criticality")
+
+
+def writeback_options(config: Config | None, *, updated_by: str = "cairn", overwrite: bool = False,
+                      triage: bool = False, force: bool = False) -> WritebackOptions:
+    """The options of a write-back for a workspace's ``config``: the given switches plus its
+    ``[context.aws] criticality_tags``. ``cairn securityhub enrich``, ``cairn handle`` and the Lambda
+    handler build them here so that the same finding gets the same update (and marker) from each."""
+    from cairn.context.aws.settings import aws_context_settings
+
+    tags = WritebackOptions.criticality_tags if config is None else aws_context_settings(config).criticality_tags
+    return WritebackOptions(updated_by=updated_by, overwrite=overwrite, triage=triage, force=force,
+                            criticality_tags=tuple(tags))
 
 
 @dataclass

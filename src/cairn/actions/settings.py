@@ -114,6 +114,15 @@ def _severity(value: Any, what: str) -> str:
     return value.lower()
 
 
+def _timeout(value: Any, where: str) -> float:
+    """The network timeout of one attempt: a duration of more than 0 (0 or less makes every socket
+    operation fail at once, so every delivery would fail)."""
+    seconds = duration(value, what=f"{where} timeout")
+    if not seconds > 0:
+        raise ConfigError(f"{where} timeout must be more than 0 seconds, got {value!r}")
+    return seconds
+
+
 def parse_action(name: str, values: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> ActionConfig:
     """Check and build one action from its TOML table (``defaults``: the ``[actions]`` scalars)."""
     from cairn.actions.destinations import DESTINATIONS
@@ -152,7 +161,7 @@ def parse_action(name: str, values: Mapping[str, Any], defaults: Mapping[str, An
         name=name, type=kind, match=match, options=options, enabled=enabled, max_attempts=max_attempts,
         backoff=duration(merged["backoff"], what=f"{where} backoff"),
         max_backoff=duration(merged["max_backoff"], what=f"{where} max_backoff"),
-        timeout=duration(merged["timeout"], what=f"{where} timeout"),
+        timeout=_timeout(merged["timeout"], where if "timeout" in values else f"[actions] (default of {where})"),
     )
     dest.check(cfg)
     return cfg

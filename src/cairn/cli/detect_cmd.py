@@ -41,6 +41,10 @@ def detect_command(
     from cairn.detect.run import detect
 
     st: AppState = ctx.obj
+    if json_out:
+        from cairn.actions.destinations.channel import reserve_stdout
+
+        ctx.with_resource(reserve_stdout())
     show = not (st.json or json_out or st.quiet) and sys.stderr.isatty()
     with Progress(SpinnerColumn(), TextColumn("[bold]detect[/bold] {task.description}"), TimeElapsedColumn(),
                   console=st.err, disable=not show, transient=True) as bar:

@@ -61,6 +61,10 @@ def main(
     """cairn: security log enrichment for AWS."""
     ctx.obj = AppState(workspace_path=workspace, config_path=config, json=json_out, quiet=quiet)
     ctx.call_on_close(ctx.obj.close)
+    if json_out:  # stdout carries one JSON document: `stdout` actions write their lines to stderr
+        from cairn.actions.destinations.channel import reserve_stdout
+
+        ctx.with_resource(reserve_stdout())
 
 
 @app.command()

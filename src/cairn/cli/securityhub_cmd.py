@@ -15,7 +15,7 @@ from rich.table import Table
 
 from cairn.actions.lambda_handler import event_problem, handle_event
 from cairn.actions.securityhub_filters import build_filters
-from cairn.actions.securityhub_writeback import WritebackOptions, run_writeback
+from cairn.actions.securityhub_writeback import run_writeback, writeback_options
 from cairn.cli.context import AppState
 from cairn.context.aws import Clients, aws_context_settings
 from cairn.errors import InputError
@@ -58,9 +58,8 @@ def enrich(
         start = parse_time(since, option="--since")
         f["UpdatedAt"] = [{"Start": start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                            "End": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}]
-    s = aws_context_settings(st.workspace.config)
-    opts = WritebackOptions(updated_by=updated_by, overwrite=overwrite, triage=triage, force=force,
-                            criticality_tags=s.criticality_tags)
+    opts = writeback_options(st.workspace.config, updated_by=updated_by, overwrite=overwrite, triage=triage,
+                             force=force)
     show = not (st.json or st.quiet) and sys.stderr.isatty()
     with Progress(SpinnerColumn(), TextColumn("[bold]securityhub enrich[/bold] {task.description}"),
                   console=st.err, disable=not show, transient=True) as bar:
@@ -127,8 +126,7 @@ def handle_command(
         problem = event_problem(e)
         if problem:
             raise InputError(problem, origin=event_file, locator=f"[{i}]" if isinstance(event, list) else None)
-    opts = WritebackOptions(updated_by=updated_by, overwrite=overwrite,
-                            criticality_tags=aws_context_settings(st.workspace.config).criticality_tags)
+    opts = writeback_options(st.workspace.config, updated_by=updated_by, overwrite=overwrite)
     clients = _clients(st)
     results = [handle_event(e, st.workspace, st.engine, clients, opts, dry_run=dry_run) for e in events]
     if st.json:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from cairn.actions.destinations.base import Destination, option, transient
+from cairn.actions.destinations.channel import alert_stream
 from cairn.actions.destinations.message import dumps, envelope, text_body
 from cairn.actions.settings import ActionConfig
 from cairn.errors import ConfigError
@@ -75,7 +75,8 @@ class FileDestination(Destination):
 
 
 class StdoutDestination(Destination):
-    """``type = "stdout"``: a JSON line (``format = "json"``) or readable text per alert."""
+    """``type = "stdout"``: a JSON line (``format = "json"``) or readable text per alert; on stderr while
+    stdout carries a ``--json`` document (:mod:`cairn.actions.destinations.channel`)."""
 
     TYPE: ClassVar[str] = "stdout"
     OPTIONS: ClassVar[frozenset[str]] = frozenset({"format"})
@@ -91,6 +92,7 @@ class StdoutDestination(Destination):
                                   test=bool(alert.get("_test")))) + "\n"
         else:
             text = text_body(alert) + "\n"
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        stream = alert_stream()
+        stream.write(text)
+        stream.flush()
         return None

@@ -15,7 +15,8 @@ from cairn.actions.settings import Scrubber
 from cairn.config import secrets_in_text, split_userinfo
 from cairn.errors import ConfigError
 
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 425, 429})
+"""4xx statuses that are retried; every 5xx is retried too (:func:`retriable`), other statuses are not."""
 USER_AGENT = "cairn-actions"
 
 
@@ -36,6 +37,11 @@ def check_url(url: Any, what: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{what} must be an http:// or https:// URL")
+
+
+def retriable(status: int) -> bool:
+    """Whether an HTTP error status is worth retrying: 408, 425, 429 and every 5xx."""
+    return status in RETRY_STATUSES or 500 <= status <= 599
 
 
 def retry_after(value: str | None) -> float | None:
@@ -73,7 +79,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, what
     except urllib.error.HTTPError as exc:
         text = exc.read(512).decode("utf-8", "replace").strip() if exc.fp else ""
         msg = scrub(f"{what}: HTTP {exc.code} {exc.reason}" + (f": {text[:200]}" if text else ""))
-        if exc.code in RETRY_STATUSES:
+        if retriable(exc.code):
             raise transient(msg, retry_after=retry_after(exc.headers.get("Retry-After"))) from None
         raise PermanentDeliveryError(msg) from None
     except urllib.error.URLError as exc:

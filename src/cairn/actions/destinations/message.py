@@ -64,11 +64,17 @@ def text_body(alert: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def public_fields(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """The alert's documented fields: without ``triage`` (sent beside it) and internal keys (``_test``, ...)."""
+    return {k: v for k, v in alert.items() if k != "triage" and not str(k).startswith("_")}
+
+
 def envelope(alert: Mapping[str, Any], *, action: str, delivery_id: str, test: bool = False) -> dict[str, Any]:
-    """The JSON document webhooks, SNS (json) and files receive."""
+    """The JSON document webhooks, SNS (json) and files receive. ``alert`` is the alert without ``triage``
+    (its own key) and without internal keys (``_test`` and any other starting with ``_``)."""
     out: dict[str, Any] = {"schema": SCHEMA, "action": action, "delivery_id": delivery_id,
                            "sent_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                           "alert": {k: v for k, v in alert.items() if k != "triage"}}
+                           "alert": public_fields(alert)}
     if isinstance(alert.get("triage"), Mapping):
         out["triage"] = dict(alert["triage"])
     if test:
