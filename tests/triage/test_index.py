@@ -48,6 +48,11 @@ def test_incremental_update_and_rebuild(tmp_path: Any) -> None:
         assert again.rebuilt
         assert lake.scalar("SELECT sum(rows) FROM _triage_parts") == lake.scalar(
             "SELECT sum(rows) FROM _cairn_files WHERE table_name = 'cloudtrail'")
+        # parts of an older projection (INDEX_FORMAT) are rebuilt, by an update or by the next triage
+        lake.engine.execute("UPDATE _triage_format SET format = format - 1")
+        assert not is_current(lake.engine)
+        assert update_index(lake.engine, lake.ws).rebuilt and is_current(lake.engine)
+        assert update_index(lake.engine, lake.ws).files_added == 0
     finally:
         lake.close()
 

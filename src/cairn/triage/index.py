@@ -36,16 +36,22 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS _triage_indexed (path VARCHAR NOT NULL, part VARCHAR NOT NULL)",
     "CREATE TABLE IF NOT EXISTS _triage_parts (part VARCHAR NOT NULL, rows BIGINT NOT NULL, "
     "min_time TIMESTAMPTZ, max_time TIMESTAMPTZ, built_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)",
+    "CREATE TABLE IF NOT EXISTS _triage_format (format INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS _triage_digest (principal_arn VARCHAR, day DATE, event_source VARCHAR, "
     "event_name VARCHAR, aws_region VARCHAR, src VARCHAR, src_ip VARCHAR, src_ip_bin BLOB, user_agent VARCHAR, "
     "n BIGINT, first_time TIMESTAMPTZ, last_time TIMESTAMPTZ, part VARCHAR)",
 )
 
+INDEX_FORMAT = 2
+"""Version of :data:`PROJECTION` (2: a failed sign-in, with no errorCode, counts as an error); parts built
+by another version are rebuilt on the next update."""
+
 #: Columns of the index (and of every activity relation triage summarises), from a CloudTrail relation.
 PROJECTION = """
 SELECT event_uid, event_time, event_source, event_name, event_type, aws_region,
     source_ip_address, src_ip, src_ip_bin, src_ip_kind, user_agent,
-    coalesce(error_code, CASE WHEN status = 'failure' THEN 'Failure' END) AS error_code,
+    coalesce(error_code, CASE WHEN event_source = 'signin.amazonaws.com' AND
+        list_contains(json_extract_string(response_elements, '$.*'), 'Failure') THEN 'Failure' END) AS error_code,
     left(error_message, 300) AS error_message, read_only,
     identity_type, principal_id, identity_arn, principal_arn, account_id, access_key_id, user_name,
     invoked_by, session_issuer_arn, session_name, source_identity, identity_store_user_id,
@@ -130,9 +136,10 @@ def missing_files(engine: DuckDBEngine) -> tuple[list[str], bool]:
 
 
 def is_current(engine: DuckDBEngine) -> bool:
-    """True when every lake CloudTrail file is indexed and nothing indexed is gone."""
+    """True when every lake CloudTrail file is indexed, nothing indexed is gone and the parts are of this
+    :data:`INDEX_FORMAT`."""
     new, gone = missing_files(engine)
-    return not new and not gone
+    return not new and not gone and engine.scalar("SELECT max(format) FROM _triage_format") == INDEX_FORMAT
 
 
 def update_index(engine: DuckDBEngine, ws: Workspace, *, lock: bool = True) -> IndexUpdate:
@@ -151,7 +158,11 @@ def update_index(engine: DuckDBEngine, ws: Workspace, *, lock: bool = True) -> I
 def _update(engine: DuckDBEngine, ws: Workspace, out: IndexUpdate) -> None:
     new, gone = missing_files(engine)
     folder = index_dir(ws)
-    if gone:
+    stale = engine.scalar("SELECT max(format) FROM _triage_format") != INDEX_FORMAT
+    if stale:  # parts built by another projection: rebuild them all
+        engine.execute("DELETE FROM _triage_format")
+        engine.execute("INSERT INTO _triage_format VALUES (?)", [INDEX_FORMAT])
+    if gone or (stale and engine.scalar("SELECT count(*) FROM _triage_indexed")):
         engine.execute("DELETE FROM _triage_indexed")
         engine.execute("DELETE FROM _triage_parts")
         engine.execute("DELETE FROM _triage_digest")
