@@ -233,3 +233,14 @@ def test_cli_option_value_may_hold_a_comma(cli: Any, tmp_path: Path):
             "-o", "header=none,delimiter=,", "--map", "value=2", f)
     assert r.code == 0, r.out + r.err
     assert r.json()["loaded"] == 2
+
+
+def test_rejects_table_shows_raw_text_verbatim(cli: Any, tmp_path: Path):
+    """Raw feed text with brackets was read as terminal markup: `*[dot]evil[dot]com` showed as `*evilcom`."""
+    f = tmp_path / "rm.txt"
+    f.write_text("1.1.1.1\n*[dot]evil[dot]com\n[red]bad\n", encoding="utf-8")
+    ws = tmp_path / "ws"
+    assert cli("--workspace", ws, "intel", "load", "-s", "rm", f).code == 0
+    r = cli("--workspace", ws, "intel", "rejects", "--source", "rm")
+    assert r.code == 0, r.err
+    assert "*[dot]evil[dot]com" in r.out and "[red]bad" in r.out

@@ -137,3 +137,31 @@ def test_cli_file(iw, tmp_path):
         from cairn.engines.duckdb_engine import DuckDBEngine
 
         iw.engine = DuckDBEngine(iw.ws.catalog_path)
+
+
+@pytest.mark.parametrize("threat,score", [
+    ("botnet_cc", 10), ("payload", 10), ("malware_download", 10), ("Malicious Host", 10), ("spyware-c2", 10),
+    ("bot", 10), ("C2", 10), ("scanning_host", 7), ("anonymization", 6), ("Anonymous Proxy", 6),
+    ("something else", 8), (None, 8),
+])
+def test_feed_vocabularies_score_as_their_meaning(threat, score):
+    """ThreatFox, URLhaus, STIX and the GuardDuty list layouts name threats their own way (a hunt found
+    ThreatFox botnet_cc at confidence 100 scored 8 and URLhaus malware_download 7)."""
+    import duckdb
+
+    from cairn.intel.verdict import feed_score_sql
+
+    got = duckdb.execute(f"SELECT {feed_score_sql('t', 'c')} FROM (SELECT ?::VARCHAR AS t, 100 AS c)", [threat])
+    assert got.fetchone()[0] == score
+
+
+def test_why_never_says_a_negative_age(iw):
+    """An indicator first seen in the future (a STIX valid_from ahead of now) is 0 days old, not -N."""
+    future = NOW + timedelta(days=30)
+    set_indicators(iw.engine, [*INDICATORS, dict(type="ip", value="203.0.113.99", threat_type="c2", confidence=90,
+                                                 last_seen=future)])
+    try:
+        why = _look(iw, ["203.0.113.99"])["203.0.113.99"]["why"]
+        assert "0d old" in why and "-" not in why.split("d old")[0].rsplit(",", 1)[-1]
+    finally:
+        set_indicators(iw.engine, INDICATORS)

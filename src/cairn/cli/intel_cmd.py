@@ -283,7 +283,7 @@ def rejects(
     for c in table.column_names:
         t.add_column(c, overflow="fold")
     for row in table.to_pylist():
-        t.add_row(*(str(v)[:200] if v is not None else "" for v in row.values()))
+        t.add_row(*(escape(str(v)[:200]) if v is not None else "" for v in row.values()))  # raw text verbatim
     st.console.print(t)
 
 

@@ -33,9 +33,16 @@ SCORES = {
 DEMOTE_CAP = 3
 TOR_SCORE = 5
 HIGH_THREATS = ("malware", "c2", "botnet", "ransomware", "phishing", "exploit", "malicious", "cryptomining",
-                "trojan", "backdoor", "rat", "stealer", "loader", "apt", "cnc", "payload_delivery")
-RISKY_THREATS = ("suspicious", "scanner", "mass_scanner", "bruteforce", "spam", "abuse", "attack")
-ANON_THREATS = ("tor", "proxy", "vpn", "anonymizer")
+                "trojan", "backdoor", "rat", "stealer", "loader", "apt", "cnc", "payload_delivery",
+                # the vocabularies feeds write (abuse.ch ThreatFox/URLhaus/Feodo, STIX indicator types,
+                # GuardDuty list layouts: ALIEN_VAULT activities, PROOF_POINT categories)
+                "botnet_cc", "c2_server", "c&c", "command_and_control", "malware_download", "payload",
+                "malicious_host", "malicious_activity", "bot", "spyware_c2", "spyware", "keylogger", "worm",
+                "dropper", "infostealer", "cryptominer", "miner", "coinminer")
+RISKY_THREATS = ("suspicious", "scanner", "mass_scanner", "bruteforce", "spam", "abuse", "attack",
+                 "scanning_host", "scanning", "brute_force", "spamming", "spammer", "anomalous_activity")
+ANON_THREATS = ("tor", "proxy", "vpn", "anonymizer", "anonymization", "anonymous_proxy", "tor_exit", "tor_node",
+                "open_proxy")
 
 INTEL_CACHE_DDL = """
 CREATE TABLE IF NOT EXISTS intel_cache (
@@ -65,7 +72,8 @@ def feed_score_sql(threat: str, confidence: str) -> str:
     anonymisers 6), minus 0-3 steps as confidence falls below 75/50/25, never
     below 5 ("May not be Safe": being listed is never good news).
     """
-    t = f"lower(coalesce({threat}, ''))"
+    # one spelling for the feeds' variants: "Malicious Host", "spyware-c2", "botnet_cc" -> malicious_host, ...
+    t = f"regexp_replace(lower(trim(coalesce({threat}, ''))), '[\\s-]+', '_', 'g')"
     base = (f"CASE WHEN {t} IN ({_in(HIGH_THREATS)}) THEN 10 WHEN {t} IN ({_in(RISKY_THREATS)}) THEN 7 "
             f"WHEN {t} IN ({_in(ANON_THREATS)}) THEN 6 ELSE 8 END")
     c = f"coalesce({confidence}, 50)"
@@ -117,7 +125,8 @@ def evidence_sql(engine: DuckDBEngine, out: str) -> str:
                          || coalesce(' ' || nullif(array_to_string(i.malware_family, ','), ''), '')
                          || ' (' || m.match_kind || ' ' || i.value || ', confidence '
                          || coalesce(CAST(CAST({conf} AS INTEGER) AS VARCHAR), '?')
-                         || coalesce(', ' || CAST(date_diff('day', {seen}, current_timestamp) AS VARCHAR) || 'd old', '')
+                         || coalesce(', ' || CAST(greatest(0, date_diff('day', {seen}, current_timestamp)) AS VARCHAR)
+                                     || 'd old', '')
                          || ', version ' || coalesce(i.feed_version, '?') || ')'
                          || CASE WHEN i.detect = false THEN ' [context only]' ELSE '' END
                 FROM {m} m JOIN indicators i ON i.indicator_uid = m.ref
