@@ -46,7 +46,7 @@ from cairn.lake.catalog import Catalog
 from cairn.lake.schema import OBSERVABLES
 from cairn.workspace import Workspace
 
-FORMAT = 4
+FORMAT = 5
 """Layout/rules version of the enrichment files; a change forces a full recompute."""
 Progress = Callable[[str, int], None]
 
