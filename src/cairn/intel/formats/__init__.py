@@ -134,7 +134,7 @@ def detect(inp: FeedInput) -> Format:
 
 
 def _is_misp_manifest(sample: str) -> bool:
-    s = sample.lstrip()
+    s = sample.lstrip("\ufeff").lstrip()
     if not s.startswith("{") or '"Event"' in s[:4000]:
         return False
     try:

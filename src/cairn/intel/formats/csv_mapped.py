@@ -15,7 +15,8 @@ numbers (``value=2``). Option ``delimiter`` sets the separator (default ``,``; `
 
 A ``type`` column is read through :data:`TYPE_ALIASES` (``ip:port`` -> ip, ``md5_hash`` ->
 hash, ...); without one the type is inferred per value. Rows whose type names something
-cairn does not match are reported as unsupported.
+cairn does not match are reported as unsupported. A ``port`` cell that is not a number or is
+above 65535 rejects the row (``port 99999 out of range``); an empty one means no port.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def convert(field: str, value: str | None) -> Any:
     if field == "confidence":
         return as_int(value)
     if field == "port":
-        return as_int(value, 0, 65535)
+        return port_or_reason(value)[0]
     if field in ("malware_family", "tags"):
         return split_list(value)
     if field == "detect":
@@ -117,6 +118,20 @@ def convert(field: str, value: str | None) -> Any:
     if field == "tlp":
         return tlp_name(value)
     return value
+
+
+def port_or_reason(value: str | None) -> tuple[int | None, str | None]:
+    """A port cell as ``(port, None)``, ``(None, None)`` when empty, or ``(None, reason)`` when refused
+    (the reasons match the plain path's: ``port 99999 out of range``)."""
+    text = (value or "").strip()
+    if not text:
+        return None, None
+    if not text.isdigit():
+        return None, f"port {text!r} is not a number"
+    port = int(text)
+    if port > 65535:
+        return None, f"port {port} out of range"
+    return port, None
 
 
 def tlp_name(value: str | None) -> str | None:
@@ -159,7 +174,12 @@ def parse_mapped(
         if "__error__" in row:
             b.reject(loc, str(row["__error__"]), row["__raw__"])
             continue
-        fields = {f: convert(f, row.get(col)) for f, col in mapping.items() if f not in ("value", "type")}
+        fields = {f: convert(f, row.get(col)) for f, col in mapping.items() if f not in ("value", "type", "port")}
+        if "port" in mapping:
+            fields["port"], reason = port_or_reason(row.get(mapping["port"]))
+            if reason:
+                b.reject(loc, reason, delimiter.join(v or "" for v in row.values()))
+                continue
         extra = dict(fixed or {})
         value, type_ = row.get(mapping["value"]), extra.pop("type", None)
         if "type" in mapping:

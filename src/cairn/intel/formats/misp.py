@@ -23,13 +23,15 @@ Attributes (top-level and inside ``Object``s):
 | email, email-src, email-dst | email |
 | anything else (text, filename, regkey, mutex, ssdeep, AS, ...) | unsupported, with the type |
 
-``to_ids`` -> detect (false = context only); ``deleted`` attributes are skipped and counted
-(``meta.counts.deleted``). Attribute ``first_seen``/``last_seen`` when present, else
+``to_ids`` -> detect (false = context only); ``deleted`` attributes, and the attributes of
+``deleted`` objects, are skipped and counted (``meta.counts.deleted``); a ``|port`` that is not a number or is above 65535 rejects the
+attribute (``port 99999 out of range``). Attribute ``first_seen``/``last_seen`` when present, else
 first_seen = event ``date`` and last_seen = attribute ``timestamp`` (epoch string).
 Event ``threat_level_id`` 1/2/3 -> severity high/medium/low (4 = undefined -> null).
-Tags (event and attribute): ``tlp:*`` -> tlp (the attribute's, else the event's);
+Tags (event and attribute): ``tlp:*`` -> tlp (the attribute's, else the event's; the most
+restrictive when there are several);
 ``misp-galaxy:<malware galaxy>="Name"`` and the event's malware ``Galaxy`` clusters ->
-malware_family; every other tag is kept in tags. reference = ``MISP event <uuid>: <info>``.
+malware_family (the name before `` - ``: ``PlugX - S0013`` -> ``PlugX``); every other tag is kept in tags. reference = ``MISP event <uuid>: <info>``.
 Locators: ``event <uuid> attribute <uuid>`` (``object <uuid>`` in between for objects).
 """
 
@@ -42,7 +44,7 @@ from typing import Any
 
 from cairn.errors import InputError
 from cairn.intel.formats._common import Builder, ParseContext, parse_time
-from cairn.intel.formats.csv_mapped import tlp_name
+from cairn.intel.formats.csv_mapped import TLPS, port_or_reason, tlp_name
 from cairn.intel.inputs import FeedInput, content_hash
 from cairn.intel.model import ParsedChunk
 
@@ -133,14 +135,26 @@ def _split_tags(tags: list[str]) -> tuple[str | None, list[str], list[str]]:
     tlp, families, rest = None, [], []
     for t in tags:
         if t.lower().startswith("tlp:"):
-            tlp = tlp_name(t) or tlp
+            tlp = _stricter(tlp, tlp_name(t))
             continue
         m = _GALAXY_TAG.match(t)
         if m and m[1] in MALWARE_GALAXIES:
-            families.append(m[2].split(" - ")[0])
+            families.append(_family(m[2]))
             continue
         rest.append(t)
     return tlp, families, rest
+
+
+def _family(name: str) -> str:
+    """A malware galaxy cluster's family name: ``PlugX - S0013`` -> ``PlugX`` (tags and clusters alike)."""
+    return name.split(" - ")[0].strip()
+
+
+def _stricter(a: str | None, b: str | None) -> str | None:
+    """The more restrictive of two TLP labels (None = not given)."""
+    if a is None or b is None:
+        return a or b
+    return max(a, b, key=TLPS.index)
 
 
 def _event(b: Builder, ev: dict[str, Any], ctx: ParseContext) -> None:
@@ -148,7 +162,7 @@ def _event(b: Builder, ev: dict[str, Any], ctx: ParseContext) -> None:
     tlp, families, tags = _split_tags(_tags(ev))
     for g in ev.get("Galaxy") or []:
         if isinstance(g, dict) and g.get("type") in MALWARE_GALAXIES:
-            families += [str(c.get("value")) for c in g.get("GalaxyCluster") or [] if isinstance(c, dict)]
+            families += [_family(str(c.get("value"))) for c in g.get("GalaxyCluster") or [] if isinstance(c, dict)]
     base = {
         "severity": SEVERITY.get(str(ev.get("threat_level_id", ""))),
         "reference": f"MISP event {uuid}: {ev.get('info', '')}".strip(),
@@ -157,18 +171,28 @@ def _event(b: Builder, ev: dict[str, Any], ctx: ParseContext) -> None:
     }
     for a in ev.get("Attribute") or []:
         _attribute(b, a, f"event {uuid} attribute {a.get('uuid', '?')}", base, ctx)
-    for o in ev.get("Object") or []:
-        if not isinstance(o, dict) or o.get("deleted") is True:
+    for pos, o in enumerate(ev.get("Object") or []):
+        if not isinstance(o, dict):
+            b.reject(f"event {uuid} object [{pos}]", "object is not a JSON object", o)
             continue
-        for a in o.get("Attribute") or []:
+        attrs = o.get("Attribute") or []
+        if _deleted(o):
+            ctx.count("deleted", len(attrs) if isinstance(attrs, list) else 1)
+            continue
+        for a in attrs:
             _attribute(b, a, f"event {uuid} object {o.get('uuid', '?')} attribute {a.get('uuid', '?')}", base, ctx)
+
+
+def _deleted(obj: dict[str, Any]) -> bool:
+    """Whether a MISP attribute or object is marked deleted."""
+    return obj.get("deleted") in (True, "1", 1)
 
 
 def _attribute(b: Builder, a: Any, loc: str, base: dict[str, Any], ctx: ParseContext) -> None:
     if not isinstance(a, dict):
         b.reject(loc, "attribute is not an object", a)
         return
-    if a.get("deleted") in (True, "1", 1):
+    if _deleted(a):
         ctx.count("deleted")
         return
     atype, value = str(a.get("type", "")), a.get("value")
@@ -186,7 +210,11 @@ def _attribute(b: Builder, a: Any, loc: str, base: dict[str, Any], ctx: ParseCon
         "tags": list(dict.fromkeys(base["tags"] + tags)) or None,
         "detect": a.get("to_ids") in (True, "1", 1, "true"),
     }
-    for type_, v, port in _values(atype, value):
+    got = _values(atype, value)
+    if isinstance(got, str):
+        b.reject(loc, got, f"{atype}: {value}")
+        return
+    for type_, v, port in got:
         if type_ is None:
             b.unsupported_entry(loc, f"MISP attribute type {atype!r} is not an indicator type cairn matches",
                                 f"{atype}: {value}")
@@ -194,12 +222,15 @@ def _attribute(b: Builder, a: Any, loc: str, base: dict[str, Any], ctx: ParseCon
         b.add(type_, v, loc, port=port, **fields)
 
 
-def _values(atype: str, value: str) -> list[tuple[str | None, str, int | None]]:
+def _values(atype: str, value: str) -> list[tuple[str | None, str, int | None]] | str:
+    """``(type, value, port)`` of an attribute (type None: unsupported), or the reason it is refused."""
     if atype in _SIMPLE:
         return [(_SIMPLE[atype], value, None)]
     left, _, right = value.partition("|")
     if atype in ("ip-src|port", "ip-dst|port", "hostname|port"):
-        port = int(right) if right.isdigit() and int(right) <= 65535 else None
+        port, reason = port_or_reason(right)
+        if reason:
+            return reason
         return [("ip" if atype.startswith("ip") else "domain", left, port)]
     if atype == "domain|ip":
         return [("domain", left, None), ("ip", right, None)]
@@ -210,7 +241,7 @@ def _values(atype: str, value: str) -> list[tuple[str | None, str, int | None]]:
 
 def detect(sample: str, name: str) -> int:
     """Score: JSON with MISP event keys."""
-    s = sample.lstrip()
+    s = sample.lstrip("\ufeff").lstrip()
     if s.startswith(("{", "[")) and ('"Event"' in s[:4000] or '"response"' in s[:200]):
         return 90
     return 0

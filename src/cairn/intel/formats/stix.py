@@ -9,13 +9,14 @@ Mapping of an ``indicator`` (``pattern_type`` ``stix``; the pattern is reduced b
 | ``valid_from`` / ``valid_until`` | valid_from / valid_until |
 | ``confidence`` | confidence |
 | ``labels``, ``indicator_types``, ``kill_chain_phases`` | tags (``kill-chain:<chain>:<phase>``) |
-| ``indicator_types`` | threat_type (first of: malicious-activity -> malicious, compromised, anomalous-activity -> suspicious, anonymization, attribution, benign); ``benign`` also sets detect = false |
+| ``indicator_types`` (STIX 2.0: ``labels`` when there are no ``indicator_types``) | threat_type (first of: malicious-activity -> malicious, compromised, anomalous-activity -> suspicious, anonymization, attribution, benign); ``benign`` also sets detect = false |
 | ``object_marking_refs`` (TLP 1.0 and 2.0 marking definitions, by well-known id or by a marking-definition object in the same document) | tlp |
 | ``created_by_ref`` (identity in the document) | tag ``created-by:<name>`` |
 | ``external_references`` (first ``url``, else ``source_name:external_id``; else the indicator id) | reference |
 | ``relationship`` ``indicates`` -> ``malware`` object | malware_family (the malware's name) |
 
-The newest ``modified`` wins among objects with the same id; ``revoked`` indicators are
+The newest ``modified`` (compared as times, else ``created``; the later one in the document
+on a tie) wins among objects with the same id; ``revoked`` indicators are
 dropped and counted (``meta.counts.revoked``). Indicators with another ``pattern_type`` and
 pattern parts cairn cannot represent are reported as unsupported with the reason. The
 document is read whole (STIX JSON is not line-oriented); its size bounds the memory used.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from cairn.errors import InputError
@@ -48,6 +50,7 @@ TLP_MARKINGS = {
 _THREAT_TYPES = (("malicious-activity", "malicious"), ("compromised", "compromised"),
                  ("anomalous-activity", "suspicious"), ("anonymization", "anonymization"),
                  ("attribution", "attribution"), ("benign", "benign"))
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 _TLP_RANK = {"clear": 0, "green": 1, "amber": 2, "amber+strict": 3, "red": 4}
 
 
@@ -95,7 +98,7 @@ def parse_objects(objects: list[Any], ctx: ParseContext) -> Iterator[ParsedChunk
         elif otype in ("identity", "malware"):
             names[oid] = str(o.get("name", ""))
         prev = newest.get(oid)
-        if prev is None or str(o.get("modified", "")) >= str(prev.get("modified", "")):
+        if prev is None or _modified(o) >= _modified(prev):
             newest[oid] = o
     families: dict[str, list[str]] = {}
     for o in newest.values():
@@ -113,6 +116,12 @@ def parse_objects(objects: list[Any], ctx: ParseContext) -> Iterator[ParsedChunk
         if b.full:
             yield b.flush()
     yield from b.tail()
+
+
+def _modified(o: dict[str, Any]) -> datetime:
+    """An object's ``modified`` time (else ``created``) as a parsed time, for "newest wins"
+    (``...00.001Z`` is newer than ``...00Z``); the earliest time when neither is readable."""
+    return parse_time(o.get("modified")) or parse_time(o.get("created")) or _EARLIEST
 
 
 def _json_kind(value: Any) -> str:
@@ -146,8 +155,9 @@ def _indicator(b: Builder, oid: str, o: dict[str, Any], markings: dict[str, str]
         b.unsupported_entry(oid, reason, str(o.get("pattern", "")))
     if not iocs:
         return
-    types = [str(t) for t in o.get("indicator_types") or []]
-    tags = [str(t) for t in (o.get("labels") or [])] + types
+    labels = [str(t) for t in o.get("labels") or []]
+    types = [str(t) for t in o.get("indicator_types") or []] or labels  # STIX 2.0: the type is in labels
+    tags = labels + types
     tags += [f"kill-chain:{k.get('kill_chain_name')}:{k.get('phase_name')}"
              for k in o.get("kill_chain_phases") or [] if isinstance(k, dict)]
     creator = names.get(str(o.get("created_by_ref", "")))
@@ -182,7 +192,7 @@ def _reference(o: dict[str, Any]) -> str | None:
 
 def detect(sample: str, name: str) -> int:
     """Score: JSON with STIX markers."""
-    s = sample.lstrip()
+    s = sample.lstrip("\ufeff").lstrip()
     if not s.startswith(("{", "[")):
         return 0
     if '"spec_version"' in s or '"type": "bundle"' in s or '"type":"bundle"' in s:

@@ -22,7 +22,8 @@ Reduction (:func:`reduce`): OR at either level is a union (each side alone satis
 pattern, so supported sides load even when another side is unsupported); ``=``, ``IN`` and
 ``ISSUBSET`` on the paths in :data:`PATHS` give indicators; ``AND`` inside one observation
 is accepted for several hashes of one file and for a network-traffic ``*_ref.value`` with
-its ``*_ref.type``/``dst_port``; everything else (AND across objects or observations,
+its ``*_ref.type`` (ipv4-addr/ipv6-addr -> ip, domain-name -> domain) and ``dst_port`` (kept
+with ``dst_ref`` only: a ``src_ref`` value does not take the destination port); everything else (AND across objects or observations,
 FOLLOWEDBY, qualifiers, NOT, !=, <, >, LIKE, MATCHES, ISSUPERSET, EXISTS, other paths) is
 unsupported with the reason.
 """
@@ -43,6 +44,8 @@ PATHS: dict[str, str] = {
     "network-traffic:dst_ref.value": "ip",
     "network-traffic:src_ref.value": "ip",
 }
+REF_TYPES = {"ipv4-addr": "ip", "ipv6-addr": "ip", "domain-name": "domain"}
+"""network-traffic ``*_ref.type`` values and the indicator type they give (the default is ip)."""
 HASH_KEYS = {"md5": "md5", "sha-1": "sha1", "sha1": "sha1", "sha-256": "sha256", "sha256": "sha256",
              "sha-512": "sha512", "sha512": "sha512"}
 
@@ -275,20 +278,38 @@ def _conjunction(node: Node, iocs: list[Ioc], reasons: list[str]) -> None:
         for c in comps:
             _observation(c, iocs, reasons)
         return
-    if all(c.path.startswith("network-traffic:") for c in comps):
-        values = [c for c in comps if c.path.endswith("_ref.value")]
-        ports = [c for c in comps if c.path == "network-traffic:dst_port" and c.op == "=" and not c.negated]
-        rest = [c for c in comps if c not in values and c not in ports and not c.path.endswith("_ref.type")]
-        if len(values) == 1 and not rest and len(ports) <= 1:
-            got = _comparison(values[0])
-            if isinstance(got, str):
-                reasons.append(got)
-                return
-            port = ports[0].value if ports and isinstance(ports[0].value, int) else None
-            iocs.extend(Ioc(i.type, i.value, port) for i in got)
-            return
+    if all(c.path.startswith("network-traffic:") for c in comps) and _network_traffic(comps, iocs, reasons):
+        return
     objects = sorted({c.path.split(":", 1)[0] for c in comps})
     reasons.append(f"AND across {' and '.join(objects)} properties is not supported")
+
+
+def _network_traffic(comps: list[Comparison], iocs: list[Ioc], reasons: list[str]) -> bool:
+    """A network-traffic ``*_ref.value`` with its ``*_ref.type`` and ``dst_port``; False when the
+    conjunction is not of that shape. The ref type sets the indicator type; ``dst_port`` is kept
+    only with ``dst_ref`` (it is not the source address's port)."""
+    values = [c for c in comps if c.path.endswith("_ref.value")]
+    if len(values) != 1:
+        return False
+    side = values[0].path.removesuffix(".value")
+    types = [c for c in comps if c.path == f"{side}.type" and c.op == "=" and not c.negated]
+    ports = [c for c in comps if c.path == "network-traffic:dst_port" and c.op == "=" and not c.negated]
+    other = [c for c in comps if c.path.endswith("_ref.type") and not c.path.startswith(f"{side}.")]
+    if len(types) > 1 or len(ports) > 1 or len(types) + len(ports) + len(other) + 1 != len(comps):
+        return False
+    got = _comparison(values[0])
+    if isinstance(got, str):
+        reasons.append(got)
+        return True
+    type_ = None
+    if types:
+        type_ = REF_TYPES.get(str(types[0].value))
+        if type_ is None:
+            reasons.append(f"{side}.type {types[0].value!r} is not supported")
+            return True
+    port = ports[0].value if ports and isinstance(ports[0].value, int) and side.endswith(":dst_ref") else None
+    iocs.extend(Ioc(type_ or i.type, i.value, port) for i in got)
+    return True
 
 
 def _comparison(c: Comparison) -> list[Ioc] | str:
