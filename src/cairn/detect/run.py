@@ -431,8 +431,8 @@ def detect(engine: DuckDBEngine, workspace: Workspace, *, since: str | datetime 
     summary = DetectSummary()
     rs = load_rule_sets(s, rules)
     dispatching = s.dispatch if dispatch is None else dispatch
-    if dispatching:
-        _check_actions(ws)  # a bad [actions] setting fails the run before any alert is committed
+    # a bad [actions] setting fails the run before any alert is committed
+    actions_settings = _check_actions(ws) if dispatching else None
     if rs.sigma is not None:
         summary.failed_sigma = [{"path": e.path, "title": e.title, "reason": e.reason or ""} for e in rs.sigma.written() if e.reason]
     if s.enrich if enrich is None else enrich:
@@ -469,7 +469,7 @@ def detect(engine: DuckDBEngine, workspace: Workspace, *, since: str | datetime 
     new_alerts = _alerts_by_id(engine, new_ids)
     summary.new_alerts = [a.to_dict() for a in new_alerts]
     if dispatching:
-        summary.dispatch = _dispatch(engine, ws, summary.new_alerts)
+        summary.dispatch = _dispatch(engine, ws, summary.new_alerts, actions_settings)
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
 
@@ -495,23 +495,26 @@ def _actions_module() -> Any:
     return actions if callable(getattr(actions, "dispatch", None)) else None
 
 
-def _check_actions(ws: Workspace) -> None:
-    """Read ``[actions]`` as dispatch will (every destination's own checks): a ConfigError now, before any
-    alert is committed, rather than alerts stored and never queued."""
+def _check_actions(ws: Workspace) -> Any:
+    """``[actions]`` read as dispatch reads them (every destination's own checks), or None without the
+    actions package: a ConfigError now, before any alert is committed, rather than alerts stored and never
+    queued."""
     actions = _actions_module()
     if actions is not None and callable(getattr(actions, "actions_settings", None)):
-        actions.actions_settings(ws.config)
+        return actions.actions_settings(ws.config)
+    return None
 
 
-def _dispatch(engine: DuckDBEngine, ws: Workspace, alerts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Hand new alerts to ``cairn.actions.dispatch`` when that package exists."""
+def _dispatch(engine: DuckDBEngine, ws: Workspace, alerts: list[dict[str, Any]], settings: Any = None) -> dict[str, Any]:
+    """Hand new alerts to ``cairn.actions.dispatch`` when that package exists (``settings``: the checked
+    ``[actions]``, else the workspace's are read)."""
     if not alerts:
         return {"status": "no new alerts"}
     actions = _actions_module()
     if actions is None:
         return {"status": "unavailable", "error": "cairn.actions is not installed: alerts not dispatched"}
     try:
-        result = actions.dispatch(engine, ws, alerts, ws.config)
+        result = actions.dispatch(engine, ws, alerts, settings if settings is not None else ws.config)
     except CairnError as exc:  # the alerts are committed: `cairn actions dispatch` enqueues them later
         return {"status": "failed", "error": str(exc)}
     return {"status": "ok", **(result.to_dict() if hasattr(result, "to_dict") else {"result": str(result)})}

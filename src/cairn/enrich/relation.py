@@ -25,7 +25,6 @@ from cairn.enrich.indicators import IND_TABLE, create_value_matches
 from cairn.errors import CairnError
 from cairn.intel.api import result_sql
 from cairn.intel.lookup import run_lookup
-from cairn.intel.ownership.special import mark_unowned
 from cairn.intel.tables import table_exists
 from cairn.intel.verdict import INTEL_CACHE_DDL, build_verdicts, feed_score_sql, score_label_sql, verdict_sql
 
@@ -81,7 +80,6 @@ def enrich_relation(engine: DuckDBEngine, relation: str, out: str, *, materializ
               f"WHERE value IS NOT NULL")
     # Ownership, warninglists, provider results per distinct value; feed matches are done below, time-aware.
     run_lookup(e, f"{out}_dv", lk)
-    mark_unowned(e, lk)  # no ASN / country inside special ranges that hide ownership
     e.execute(f"DELETE FROM {lk}_matches WHERE family = 'indicator'")
     build_verdicts(e, lk)
     e.execute(
@@ -193,7 +191,7 @@ def enrich_relation(engine: DuckDBEngine, relation: str, out: str, *, materializ
 
 
 _WORK = ("_dv", "_vals", "_im", "_keys", "_k_obs", "_k_evidence", "_k_verdicts", "_lk_obs", "_lk_matches",
-         "_lk_evidence", "_lk_verdicts", "_lk_unowned")
+         "_lk_evidence", "_lk_verdicts")
 
 
 def drop_work(engine: DuckDBEngine, out: str, keep: tuple[str, ...] = ()) -> None:

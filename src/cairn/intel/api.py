@@ -21,7 +21,7 @@ from cairn.intel.lookup import run_lookup
 from cairn.intel.lookup_values import prepare_values
 from cairn.intel.ownership import ensure_tables
 from cairn.intel.ownership.domains import registrable_sql
-from cairn.intel.ownership.special import is_shareable, mark_unowned, special_overlaps
+from cairn.intel.ownership.special import is_shareable, special_overlaps, unowned_sql
 from cairn.intel.settings import intel_settings
 from cairn.intel.verdict import INTEL_CACHE_DDL, build_verdicts
 from cairn.lake.catalog import Catalog
@@ -49,9 +49,9 @@ def prepare(values: Iterable[Any] | Any) -> pa.Table:
 def result_sql(out: str) -> str:
     """SELECT of one row per observable: verdict, ownership, warninglists, evidence.
 
-    Reads ``<out>_matches``, ``_obs``, ``_evidence``, ``_verdicts`` and ``_unowned``
-    (:func:`cairn.intel.ownership.special.mark_unowned`): an address in a special range that hides
-    ownership gets no ASN, AS organisation or country. ``<out>_matches`` holds one cloud row per
+    Reads ``<out>_matches``, ``_obs``, ``_evidence`` and ``_verdicts``; an address in a special range that
+    hides ownership (:func:`cairn.intel.ownership.special.unowned_sql`) gets no ASN, AS organisation or
+    country. ``<out>_matches`` holds one cloud row per
     ``own_cloud`` row of a range (AMAZON and EC2 of one CIDR: two identical rows); they are made distinct
     and each is joined to the ``own_cloud`` rows of its source and CIDR, so each appears once."""
     return f"""
@@ -62,7 +62,7 @@ def result_sql(out: str) -> str:
                    arg_min(a.country, a.source LIKE 'bundled%') FILTER (WHERE a.country IS NOT NULL) AS country
             FROM {out}_matches m JOIN own_asn a ON a.range_start = m.range_start AND a.range_end = m.range_end
                                                AND a.source = m.ref
-            ANTI JOIN {out}_unowned u ON u.type = m.type AND u.value = m.value
+            ANTI JOIN ({unowned_sql(out + '_matches')}) u ON u.type = m.type AND u.value = m.value
             WHERE m.family = 'asn' GROUP BY ALL
         ),
         cl AS (
@@ -110,7 +110,6 @@ def _match_and_judge(engine: DuckDBEngine, relation: str, out: str) -> None:
     """Matches, evidence and verdicts of ``relation`` (``<out>_matches``, ``_evidence``, ``_verdicts``)."""
     engine.execute(INTEL_CACHE_DDL)
     run_lookup(engine, relation, out)
-    mark_unowned(engine, out)
     build_verdicts(engine, out)
 
 

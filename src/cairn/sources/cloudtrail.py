@@ -195,9 +195,15 @@ _COMMON_REJECT = f"""
          {{extra}}
          ELSE NULL END AS _reject"""
 
-# Sign-in events (signin.amazonaws.com: ConsoleLogin, PasswordUpdated, ExternalIdPDirectoryLogin, ...) report
-# their outcome as responseElements.<eventName> = "Success" | "Failure", with no errorCode on a failed
-# password (formats.md, "Failed console login"): a "Failure" there makes the status a failure.
+def signin_failed_sql(event_source: str, response_elements: str) -> str:
+    """SQL predicate: a failed sign-in. Sign-in events (``signin.amazonaws.com``: ConsoleLogin,
+    PasswordUpdated, ExternalIdPDirectoryLogin, ...) report their outcome as
+    ``responseElements.<eventName>`` = ``Success`` | ``Failure``, with no ``errorCode`` on a failed password
+    (formats.md, "Failed console login"). Arguments are column expressions of the caller's relation."""
+    return (f"({event_source} = 'signin.amazonaws.com' AND "
+            f"list_contains(json_extract_string({response_elements}, '$.*'), 'Failure'))")
+
+
 TYPED_CLOUDTRAIL = f"""
 SELECT
     coalesce(nullif(j.eventID, ''), 'sha256:' || sha256(json(raw)::VARCHAR)) AS event_uid,
@@ -209,8 +215,7 @@ SELECT
          WHEN verb IN ({_in(_DELETE)}) THEN 4
          WHEN verb IN ({_in(_UPDATE)}) THEN 3
          ELSE 99 END AS activity_id,
-    CASE WHEN nullif(j.errorCode, '') IS NOT NULL OR (j.eventSource = 'signin.amazonaws.com' AND
-              list_contains(json_extract_string(j.responseElements, '$.*'), 'Failure'))
+    CASE WHEN nullif(j.errorCode, '') IS NOT NULL OR {signin_failed_sql('j.eventSource', 'j.responseElements')}
          THEN 'failure' ELSE 'success' END AS status,
     j.eventVersion AS event_version,
     j.eventSource AS event_source,

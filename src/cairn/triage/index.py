@@ -26,6 +26,7 @@ from pathlib import Path
 
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.errors import WorkspaceError
+from cairn.sources.cloudtrail import signin_failed_sql
 from cairn.workspace import Workspace
 
 ROW_GROUP = 16384
@@ -50,8 +51,7 @@ by another version are rebuilt on the next update."""
 PROJECTION = """
 SELECT event_uid, event_time, event_source, event_name, event_type, aws_region,
     source_ip_address, src_ip, src_ip_bin, src_ip_kind, user_agent,
-    coalesce(error_code, CASE WHEN event_source = 'signin.amazonaws.com' AND
-        list_contains(json_extract_string(response_elements, '$.*'), 'Failure') THEN 'Failure' END) AS error_code,
+    coalesce(error_code, CASE WHEN {signin_failed} THEN 'Failure' END) AS error_code,
     left(error_message, 300) AS error_message, read_only,
     identity_type, principal_id, identity_arn, principal_arn, account_id, access_key_id, user_name,
     invoked_by, session_issuer_arn, session_name, source_identity, identity_store_user_id,
@@ -72,7 +72,7 @@ SELECT event_uid, event_time, event_source, event_name, event_type, aws_region,
         regexp_extract_all(CAST(request_parameters AS VARCHAR), '":\\s*"([^"]{{2,256}})"', 1))) AS res,
     left(CAST(request_parameters AS VARCHAR), 2000) AS request_parameters
 FROM {source}
-"""
+""".replace("{signin_failed}", signin_failed_sql("event_source", "response_elements"))
 
 INDEX_COLUMNS = (
     "event_uid", "event_time", "event_source", "event_name", "event_type", "aws_region", "source_ip_address",

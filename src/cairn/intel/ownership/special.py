@@ -10,16 +10,12 @@ providers (VirusTotal, AbuseIPDB, ...) must check :func:`is_shareable` or join
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from cairn.intel.normalize import normalize_ip
 from cairn.intel.ranges import cidr_range
 from cairn.lake.addresses import ip_to_bin, parse_ip
-
-if TYPE_CHECKING:
-    from cairn.engines.duckdb_engine import DuckDBEngine
 
 VERSION = "special-2024-1"
 
@@ -120,7 +116,7 @@ def hides_ownership(cidr: str) -> bool:
 
 def ownership_hidden(value: str) -> bool:
     """Is ``value`` an address inside a special range that hides ownership (the rule of
-    :func:`mark_unowned`, for one address)? False for public addresses and non-IP values."""
+    :func:`unowned_sql`, for one address)? False for public addresses and non-IP values."""
     addr = parse_ip(value)
     if addr is None:
         return False
@@ -128,13 +124,12 @@ def ownership_hidden(value: str) -> bool:
     return any(lo <= key <= hi and hides_ownership(cidr) for (lo, hi), cidr, _ in _RANGES)
 
 
-def mark_unowned(engine: DuckDBEngine, out: str) -> str:
-    """Create ``<out>_unowned``: the ``(type, value)`` of ``<out>_matches`` (a name cairn chose) inside a
-    special range that hides ownership (:func:`hides_ownership`); returns its name."""
-    engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE {out}_unowned AS SELECT DISTINCT type, value FROM {out}_matches "
-        "WHERE family = 'special' AND NOT list_contains(?, matched)", [list(OWNERSHIP_KEPT)])
-    return f"{out}_unowned"
+def unowned_sql(matches: str) -> str:
+    """SELECT of the ``(type, value)`` of ``matches`` (a ``<out>_matches`` relation cairn named) inside a
+    special range that hides ownership (:func:`hides_ownership`). The kept ranges are constants of this
+    module, written as literals."""
+    kept = ", ".join("'" + c + "'" for c in OWNERSHIP_KEPT)
+    return f"SELECT type, value FROM {matches} WHERE family = 'special' AND matched NOT IN ({kept})"
 
 
 def special_names(value: str) -> list[str]:
