@@ -220,7 +220,7 @@ def python_loop(sample: list[bytes], starts: list[int], seg_ids: list[int], asn:
 def lookups(ws_dir: Path, n_probes: int, sample_n: int, repeat: int) -> tuple[list[tuple], dict]:
     """Step 3, in the workspace of step 1, opened as ``cairn lookup`` opens it."""
     from cairn.intel import api
-    from cairn.intel.lookup import INDEX_PREFIX, ensure_index, run_lookup
+    from cairn.intel.lookup import INDEX_PREFIX, ensure_index, matches_text_sql, run_lookup
     from cairn.lake.addresses import bin_to_ip
     from cairn.workspace import Workspace
 
@@ -289,7 +289,7 @@ def lookups(ws_dir: Path, n_probes: int, sample_n: int, repeat: int) -> tuple[li
     e.register("np_res", pa.table({"ip_bin": pa.array(pr, pa.binary()), "asn": pa.array(np_asn)}))
     differ = e.scalar(
         "SELECT count(*) FROM (SELECT DISTINCT ip_bin, asn FROM np_res WHERE asn >= 0) n "
-        "FULL JOIN (SELECT DISTINCT o.ip_bin, TRY_CAST(m.matched AS BIGINT) AS asn FROM _bench_matches m "
+        f"FULL JOIN (SELECT DISTINCT o.ip_bin, TRY_CAST(m.matched AS BIGINT) AS asn FROM ({matches_text_sql('_bench')}) m "
         "JOIN bench_obs o USING (type, value) WHERE m.family = 'asn') d USING (ip_bin) "
         "WHERE n.asn IS DISTINCT FROM coalesce(d.asn, CASE WHEN d.ip_bin IS NOT NULL THEN 0 END)")
     agree = differ == 0 and list(np_asn[:sample_n]) == py_asn and (np_asn == np_asn_sorted).all()

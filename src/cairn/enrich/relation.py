@@ -86,8 +86,8 @@ def enrich_relation(engine: DuckDBEngine, relation: str, out: str, *, materializ
         f"""
         CREATE OR REPLACE TEMP TABLE {out}_vals AS
         WITH f AS ({result_sql(lk)}),
-        sp AS (SELECT type, value, arg_max(ref, specificity) AS special_range FROM {lk}_matches
-               WHERE family = 'special' GROUP BY ALL),
+        sp AS (SELECT o.type, o.value, arg_max(m.ref, m.specificity) AS special_range FROM {lk}_matches m
+               JOIN {lk}_obs o ON o.rowid = m.obs_id WHERE m.family = 'special' GROUP BY ALL),
         cx AS ({summary_sql(out + '_dv')})
         SELECT f.type, f.value, f.score_id, f.sources, f.why, f.warninglists, f.asn, f.as_org, f.country,
                f.cloud_provider, f.cloud_service, f.cloud_region, f.tor, sp.special_range, f.registrable_domain,

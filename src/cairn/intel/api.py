@@ -49,40 +49,40 @@ def prepare(values: Iterable[Any] | Any) -> pa.Table:
 def result_sql(out: str) -> str:
     """SELECT of one row per observable: verdict, ownership, warninglists, evidence.
 
-    Reads ``<out>_matches``, ``_obs``, ``_evidence`` and ``_verdicts``; an address in a special range that
+    Reads ``<out>_matches`` (by ``obs_id``), ``_obs``, ``_evidence`` and ``_verdicts``; an address in a special range that
     hides ownership (:func:`cairn.intel.ownership.special.unowned_sql`) gets no ASN, AS organisation or
     country. ``<out>_matches`` holds one cloud row per
     ``own_cloud`` row of a range (AMAZON and EC2 of one CIDR: two identical rows); they are made distinct
     and each is joined to the ``own_cloud`` rows of its source and CIDR, so each appears once."""
     return f"""
         WITH asn AS (
-            SELECT m.type, m.value,
+            SELECT m.obs_id,
                    arg_min(a.asn, a.source LIKE 'bundled%') FILTER (WHERE a.asn IS NOT NULL) AS asn,
                    arg_min(a.as_org, a.source LIKE 'bundled%') FILTER (WHERE a.asn IS NOT NULL) AS as_org,
                    arg_min(a.country, a.source LIKE 'bundled%') FILTER (WHERE a.country IS NOT NULL) AS country
             FROM {out}_matches m JOIN own_asn a ON a.range_start = m.range_start AND a.range_end = m.range_end
                                                AND a.source = m.ref
-            ANTI JOIN ({unowned_sql(out + '_matches')}) u ON u.type = m.type AND u.value = m.value
+            ANTI JOIN ({unowned_sql(out + '_matches')}) u ON u.obs_id = m.obs_id
             WHERE m.family = 'asn' GROUP BY ALL
         ),
         cl AS (
-            SELECT m.type, m.value,
+            SELECT m.obs_id,
                    arg_max(struct_pack(provider := c.provider, service := c.service, region := c.region,
                                        cidr := c.cidr),
                            m.specificity * 2 + CAST(coalesce(c.service, '') <> 'AMAZON' AS INTEGER)) AS best,
                    list(struct_pack(provider := c.provider, service := c.service, region := c.region,
                                     cidr := c.cidr, source := c.source) ORDER BY m.specificity DESC, c.service)
                      AS cloud_matches
-            FROM (SELECT DISTINCT type, value, ref, range_start, range_end, matched, specificity
+            FROM (SELECT DISTINCT obs_id, ref, range_start, range_end, matched, specificity
                   FROM {out}_matches WHERE family = 'cloud') m
             JOIN own_cloud c ON c.range_start = m.range_start AND c.range_end = m.range_end AND c.source = m.ref
                             AND c.cidr = m.matched
             GROUP BY ALL
         ),
         fl AS (
-            SELECT type, value, bool_or(family = 'tor') AS tor,
+            SELECT obs_id, bool_or(family = 'tor') AS tor,
                    list(DISTINCT ref ORDER BY ref) FILTER (WHERE family = 'special') AS special
-            FROM {out}_matches GROUP BY ALL
+            FROM {out}_matches WHERE family IN ('tor', 'special') GROUP BY ALL
         ),
         rd AS ({registrable_sql(out + '_obs', 'domain')}),
         ev AS (
@@ -99,9 +99,9 @@ def result_sql(out: str) -> str:
                coalesce(cl.cloud_matches, []) AS cloud_matches, coalesce(fl.tor, false) AS tor,
                coalesce(fl.special, []) AS special_ranges, rd.registrable_domain,
                coalesce(ev.evidence, []) AS evidence
-        FROM (SELECT DISTINCT type, value, domain FROM {out}_obs) o
+        FROM (SELECT rowid AS obs_id, type, value, domain FROM {out}_obs) o
         JOIN {out}_verdicts v USING (type, value)
-        LEFT JOIN asn USING (type, value) LEFT JOIN cl USING (type, value) LEFT JOIN fl USING (type, value)
+        LEFT JOIN asn USING (obs_id) LEFT JOIN cl USING (obs_id) LEFT JOIN fl USING (obs_id)
         LEFT JOIN ev USING (type, value) LEFT JOIN rd ON rd.domain = o.domain
     """
 

@@ -3,9 +3,12 @@
 Input: any relation with columns ``(type, value, ip_bin)`` — the lake's
 ``observables`` table, or a small registered Arrow table from ``cairn lookup``.
 Only relation names chosen by cairn are put into statement text; values are
-data in tables, never pasted. Output: the temp table ``<out>_matches``::
+data in tables, never pasted. Output: the temp tables ``<out>_obs`` (one row per distinct
+``(type, value)``, with the derived match keys) and ``<out>_matches``, keyed by the integer ``obs_id``
+(the ``rowid`` of ``<out>_obs``: the match rows carry no observable text, readers join
+``<out>_obs`` once per row they keep; :func:`matches_text_sql` does it for all of them)::
 
-    type, value        the observable
+    obs_id             rowid of the observable in <out>_obs
     family             indicator | warninglist | asn | cloud | tor | special
     ref                indicator_uid, warninglist id, or the source of an ownership row
     range_start/_end   the matched range (IP families)
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.intel.ownership.domains import suffixes_sql
-from cairn.intel.ranges import INDEX_TABLES, build_index, key_sql, segments_sql, split_probes
+from cairn.intel.ranges import INDEX_TABLES, build_index, key_sql, part_keys_sql, segments_sql, split_probes
 from cairn.intel.tables import built_from, fingerprint, record_build, table_exists
 
 INDEX_PREFIX = "_cairn_ipx"
@@ -130,25 +133,30 @@ def ensure_index(engine: DuckDBEngine) -> bool:
 
 
 EXACT_TABLE = f"{INDEX_PREFIX}_exact"
-"""Single-address IP indicators, keyed by ``ip_bin`` (a copy of their rows in ``indicators``)."""
-_EXACT_WHERE = "type = 'ip' AND range_start IS NOT NULL AND range_start = range_end"
+"""Single-address IP indicators (a copy of their rows in ``indicators``), keyed as the probes of
+:func:`cairn.intel.ranges.split_probes` are: ``k4`` (IPv4) or ``k6`` (any other address)."""
+_EXACT_WHERE = f"type = 'ip' AND range_start IS NOT NULL AND prefix_len = {_FULL}"
 
 
 def ensure_exact(engine: DuckDBEngine) -> None:
     """Build :data:`EXACT_TABLE` when missing or stale (feeds loaded or replaced since); needs ``indicators``."""
-    fp, meta = fingerprint(1, _feed_state(engine, _EXACT_WHERE)), f"{EXACT_TABLE}_meta"
+    fp, meta = fingerprint(3, _feed_state(engine, _EXACT_WHERE)), f"{EXACT_TABLE}_meta"
     if built_from(engine, meta, fp, [EXACT_TABLE]):
         return
-    engine.execute(f"CREATE OR REPLACE TABLE {EXACT_TABLE} AS SELECT range_start AS ip_bin, indicator_uid, "
-                   f"range_start, range_end, value, prefix_len FROM indicators WHERE {_EXACT_WHERE} ORDER BY ip_bin")
+    k4, k6 = part_keys_sql("range_start")
+    engine.execute(f"CREATE OR REPLACE TABLE {EXACT_TABLE} AS SELECT {k4} AS k4, {k6} AS k6, indicator_uid, "
+                   f"range_start AS ip_bin, value, prefix_len FROM indicators WHERE {_EXACT_WHERE} "
+                   f"ORDER BY range_start")
     record_build(engine, meta, fp)
 
 
 def prepare_observables(engine: DuckDBEngine, observables: str, out: str) -> None:
-    """``<out>_obs``: distinct observables with the derived match keys (domain, url host, lower value,
-    and ``k``, the 128-bit key of the address for the range index).
+    """``<out>_obs``: the distinct observables with the derived match keys (domain, url host, lower value,
+    and ``k``, the 128-bit key of the address for the range index); its ``rowid`` is the ``obs_id`` of
+    the match rows.
 
-    The keys are derived after ``DISTINCT`` (once per distinct value, not per row).
+    ``ip_bin`` is the address ``value`` names (as every relation cairn builds has it), so an observable
+    is one row. The keys are derived after ``DISTINCT`` (once per distinct value, not per row).
     """
     engine.execute(
         f"""
@@ -175,22 +183,32 @@ class _Present:
 
     @classmethod
     def of(cls, engine: DuckDBEngine, obs: str) -> _Present:
-        rows = engine.rows(f"SELECT DISTINCT type, domain IS NOT NULL, ip_bin IS NOT NULL FROM {obs}")
+        rows = engine.rows(f"SELECT DISTINCT type, domain IS NOT NULL, k IS NOT NULL FROM {obs}")
         return cls(frozenset(r[0] for r in rows), any(r[1] for r in rows), any(r[2] for r in rows))
 
 
+def _exact_keys(engine: DuckDBEngine, out: str) -> None:
+    """``<out>_ex (obs_id, r)``: the single-address indicators (``rowid`` in :data:`EXACT_TABLE`) of each
+    split probe, joined on the integer keys alone (their text is read for these rows only)."""
+    engine.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {out}_ex AS
+        SELECT p.obs_id, i.rowid AS r FROM {out}_p4 p JOIN {EXACT_TABLE} i ON i.k4 = p.k
+        UNION ALL
+        SELECT p.obs_id, i.rowid FROM {out}_p6 p JOIN {EXACT_TABLE} i ON i.k6 = p.k"""
+    )
+
+
 def _ip_matches(out: str, indicators: bool) -> list[str]:
-    """Equi-joins on the address: Tor exit nodes and single-address indicators (ranges: ``_hit``)."""
-    o = f"{out}_obs"
+    """Equi-joins on the address: Tor exit nodes and single-address indicators (``<out>_ex``; ranges:
+    ``_hit``)."""
     parts = [
-        f"""SELECT o.type, o.value, 'tor', t.source, t.ip_bin, t.ip_bin, t.ip, 'exact', 128
-            FROM {o} o JOIN own_tor t ON t.ip_bin = o.ip_bin""",
+        f"""SELECT o.rowid, 'tor', t.source, t.ip_bin, t.ip_bin, t.ip, 'exact', 128
+            FROM {out}_obs o JOIN own_tor t ON t.ip_bin = o.ip_bin""",
     ]
     if indicators:
         parts.append(
-            f"""SELECT o.type, o.value, 'indicator', i.indicator_uid, i.range_start, i.range_end, i.value, 'exact',
-                       i.prefix_len
-                FROM {o} o JOIN {EXACT_TABLE} i ON i.ip_bin = o.ip_bin""")
+            f"""SELECT x.obs_id, 'indicator', i.indicator_uid, i.ip_bin, i.ip_bin, i.value, 'exact', i.prefix_len
+                FROM {out}_ex x JOIN {EXACT_TABLE} i ON i.rowid = x.r""")
     return parts
 
 
@@ -201,19 +219,19 @@ def _value_matches(out: str, indicators: bool, present: _Present) -> list[str]:
     kind = "CASE WHEN o.type = 'url' THEN 'url_host' WHEN s.n = s.n_labels THEN 'exact' ELSE 'parent_domain' END"
     null2 = "CAST(NULL AS BLOB), CAST(NULL AS BLOB)"
     parts = [] if not present.domains else [
-        f"""SELECT o.type, o.value, 'warninglist', e.list, {null2}, e.value, {kind}, s.n
+        f"""SELECT o.rowid, 'warninglist', e.list, {null2}, e.value, {kind}, s.n
             FROM {o} o JOIN {s} s ON s.domain = o.domain
             JOIN warninglist_entries e ON e.type = 'hostname' AND e.value = s.suffix
             JOIN warninglists w ON w.list = e.list AND {applies}
             WHERE w.match_subdomains OR s.n = s.n_labels OR (s.n = s.n_labels - 1 AND starts_with(s.domain, 'www.'))"""]
     parts += [
-        f"""SELECT o.type, o.value, 'warninglist', e.list, {null2}, e.value, 'exact', 1000
+        f"""SELECT o.rowid, 'warninglist', e.list, {null2}, e.value, 'exact', 1000
             FROM {o} o JOIN warninglist_entries e ON e.type = 'string' AND e.value = o.lvalue
             JOIN warninglists w ON w.list = e.list AND {applies}""",
-        f"""SELECT o.type, o.value, 'warninglist', e.list, {null2}, e.value, 'substring', 0
+        f"""SELECT o.rowid, 'warninglist', e.list, {null2}, e.value, 'substring', 0
             FROM {o} o JOIN warninglist_entries e ON e.type = 'substring' AND contains(o.lvalue, e.value)
             JOIN warninglists w ON w.list = e.list AND {applies}""",
-        f"""SELECT o.type, o.value, 'warninglist', e.list, {null2}, e.value, 'regex', 0
+        f"""SELECT o.rowid, 'warninglist', e.list, {null2}, e.value, 'regex', 0
             FROM {o} o JOIN warninglist_entries e ON e.type = 'regex' AND regexp_matches(o.value, e.value)
             JOIN warninglists w ON w.list = e.list AND {applies}""",
     ]
@@ -221,23 +239,23 @@ def _value_matches(out: str, indicators: bool, present: _Present) -> list[str]:
         return parts
     if present.domains:
         parts.append(
-            f"""SELECT o.type, o.value, 'indicator', i.indicator_uid, {null2}, i.value, {kind}, s.n
+            f"""SELECT o.rowid, 'indicator', i.indicator_uid, {null2}, i.value, {kind}, s.n
                 FROM {o} o JOIN {s} s ON s.domain = o.domain
                 JOIN indicators i ON i.type = 'domain' AND i.value = s.suffix""")
     if present.types & {"url", "hash", "email"}:
         parts.append(
-            f"""SELECT o.type, o.value, 'indicator', i.indicator_uid, {null2}, i.value, 'exact', 1000
+            f"""SELECT o.rowid, 'indicator', i.indicator_uid, {null2}, i.value, 'exact', 1000
                 FROM {o} o JOIN indicators i ON i.type = o.type AND i.value = o.value
                 WHERE o.type IN ('url', 'hash', 'email')""")
     if present.types & {"hash", "email"}:
         parts.append(
-            f"""SELECT o.type, o.value, 'indicator', i.indicator_uid, {null2}, i.value, 'exact', 1000
+            f"""SELECT o.rowid, 'indicator', i.indicator_uid, {null2}, i.value, 'exact', 1000
                 FROM {o} o JOIN indicators i ON i.type = o.type AND i.value = o.lvalue
                 WHERE o.type IN ('hash', 'email') AND o.lvalue <> o.value""")
     return parts
 
 
-_COLS = "type, value, family, ref, range_start, range_end, matched, match_kind, specificity"
+_COLS = "obs_id, family, ref, range_start, range_end, matched, match_kind, specificity"
 
 
 def run_lookup(engine: DuckDBEngine, observables: str, out: str = "_lk") -> str:
@@ -248,10 +266,17 @@ def run_lookup(engine: DuckDBEngine, observables: str, out: str = "_lk") -> str:
     most-specific flag from the index (``_cairn_ipx_hit``); only the other matches
     (exact addresses, Tor, names, URLs, hashes: usually few) are ranked here, and a
     range match stays most specific unless such a match of its family is more specific.
+    Observables travel as their integer ``obs_id`` (text is carried by no join and no sort).
     The work tables carry no row order (``preserve_insertion_order`` is off meanwhile: ~10% faster).
     """
     with engine.unordered():
         return _run_lookup(engine, observables, out)
+
+
+def matches_text_sql(out: str) -> str:
+    """SELECT of ``<out>_matches`` with the observable's ``type`` and ``value`` in place of ``obs_id``."""
+    return (f"SELECT o.type, o.value, m.* EXCLUDE (obs_id) FROM {out}_matches m "
+            f"JOIN {out}_obs o ON o.rowid = m.obs_id")
 
 
 def _run_lookup(engine: DuckDBEngine, observables: str, out: str) -> str:
@@ -259,38 +284,42 @@ def _run_lookup(engine: DuckDBEngine, observables: str, out: str) -> str:
     indicators = has_indicators(engine)
     prepare_observables(engine, observables, out)
     m = f"{out}_matches"
-    split_probes(engine, f"{out}_obs", "type, value", out, keyed=True)
+    split_probes(engine, f"(SELECT rowid AS obs_id, k FROM {out}_obs)", "obs_id", out, keyed=True)
     engine.execute(
         f"""CREATE OR REPLACE TEMP TABLE {m} AS
-        SELECT p.type, p.value, {", ".join("h." + c for c in _COLS.split(", ")[2:])}, h.most_specific
-        FROM ({segments_sql(out, "type, value", prefix=INDEX_PREFIX)}) p
+        SELECT p.obs_id, {", ".join("h." + c for c in _COLS.split(", ")[1:])}, h.most_specific
+        FROM ({segments_sql(out, "obs_id", prefix=INDEX_PREFIX)}) p
         JOIN {INDEX_PREFIX}_hit h ON h.seg_id = p.seg_id"""
     )
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_sfx AS {suffixes_sql(out + '_obs', 'domain')}")
     present = _Present.of(engine, f"{out}_obs")
     if indicators and present.addresses:
         ensure_exact(engine)
+        _exact_keys(engine, out)
     parts = (_ip_matches(out, indicators) if present.addresses else []) + _value_matches(out, indicators, present)
     union = "\nUNION ALL\n".join(parts)
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_oth AS SELECT * FROM ({union}) AS u({_COLS})")
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_om AS SELECT type, value, family, max(specificity) AS mx "
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_om AS SELECT obs_id, family, max(specificity) AS mx "
                    f"FROM {out}_oth GROUP BY ALL")
     if engine.scalar(f"SELECT count(*) FROM {out}_om"):
-        # Ranked together with the range matches of the same observable and family.
+        # Ranked together with the range matches of the same observable and family: those rows of the
+        # few observables concerned first (by the integer obs_id), then the outranked ones by rowid.
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE {out}_rmr AS SELECT rowid AS r, obs_id, family, specificity, "
+                       f"most_specific FROM {m} WHERE obs_id IN (SELECT obs_id FROM {out}_om)")
         engine.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {out}_rm AS SELECT type, value, family, max(specificity) AS mx
-            FROM {m} SEMI JOIN {out}_om USING (type, value, family) GROUP BY ALL"""
+            f"""CREATE OR REPLACE TEMP TABLE {out}_rm AS SELECT obs_id, family, max(specificity) AS mx
+            FROM {out}_rmr SEMI JOIN {out}_om USING (obs_id, family) GROUP BY ALL"""
         )
         engine.execute(
-            f"""UPDATE {m} SET most_specific = false FROM {out}_om o
-            WHERE {m}.most_specific AND {m}.type = o.type AND {m}.value = o.value AND {m}.family = o.family
-              AND {m}.specificity < o.mx"""
+            f"""UPDATE {m} SET most_specific = false WHERE rowid IN (
+                SELECT x.r FROM {out}_rmr x JOIN {out}_om o USING (obs_id, family)
+                WHERE x.most_specific AND x.specificity < o.mx)"""
         )
         engine.execute(
             f"""INSERT INTO {m} SELECT x.*, x.specificity >= greatest(o.mx, coalesce(r.mx, o.mx))
-            FROM {out}_oth x JOIN {out}_om o USING (type, value, family)
-            LEFT JOIN {out}_rm r USING (type, value, family)"""
+            FROM {out}_oth x JOIN {out}_om o USING (obs_id, family)
+            LEFT JOIN {out}_rm r USING (obs_id, family)"""
         )
-    for t in ("_sfx", "_oth", "_om", "_rm", "_p4", "_p6"):
+    for t in ("_sfx", "_oth", "_om", "_rm", "_rmr", "_ex", "_p4", "_p6"):
         engine.execute(f"DROP TABLE IF EXISTS {out}{t}")
     return f"{out}_matches"

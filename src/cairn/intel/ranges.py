@@ -203,6 +203,14 @@ def key_sql(column: str = "ip_bin") -> str:
     return f"CASE WHEN octet_length({column}) = 16 THEN {_KEY.format(x=column)} END"
 
 
+def part_keys_sql(column: str = "ip_bin") -> tuple[str, str]:
+    """SQL of the two keys of a 16-byte address column as :func:`split_probes` keys probes:
+    ``(UINTEGER key of an IPv4 address or NULL, UHUGEINT key of any other address or NULL)``."""
+    k = key_sql(column)
+    return (f"CASE WHEN {k} BETWEEN {_BASE} AND {_TOP} THEN CAST({k} - {_BASE} AS UINTEGER) END",
+            f"CASE WHEN {k} < {_BASE} OR {k} > {_TOP} THEN {k} END")
+
+
 def split_probes(engine: DuckDBEngine, probes: str, columns: str, out: str, *, keyed: bool = False) -> None:
     """Temp tables ``{out}_p4 (<columns>, k UINTEGER)`` and ``{out}_p6 (<columns>, k UHUGEINT)``.
 

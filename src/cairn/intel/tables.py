@@ -146,8 +146,10 @@ def built_from(engine: DuckDBEngine, meta: str, fp: str, tables: Iterable[str]) 
     """Were ``tables`` built from inputs with fingerprint ``fp`` (recorded in table ``meta``) and are
     they all there? ``meta`` (a name cairn chose) is created when missing."""
     engine.execute(f"CREATE TABLE IF NOT EXISTS {meta} (fingerprint VARCHAR)")
-    return engine.scalar(f"SELECT max(fingerprint) FROM {meta}") == fp and all(
-        table_exists(engine, t) for t in tables)
+    names = sorted(set(tables))
+    return engine.scalar(f"SELECT max(fingerprint) FROM {meta}") == fp and engine.scalar(
+        "SELECT count(DISTINCT table_name) FROM information_schema.tables WHERE list_contains(?, table_name)",
+        [names]) == len(names)
 
 
 def record_build(engine: DuckDBEngine, meta: str, fp: str) -> None:

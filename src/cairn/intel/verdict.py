@@ -88,10 +88,11 @@ def _indicator_confidence(engine: DuckDBEngine) -> str:
 
 
 def evidence_sql(engine: DuckDBEngine, out: str) -> str:
-    """SELECT of the evidence rows for the matches in ``<out>_matches`` (plus cached provider results)."""
+    """SELECT of the evidence rows for the matches in ``<out>_matches`` (plus cached provider results), keyed
+    by ``obs_id`` until the observable's type and value are joined to each evidence row at the end."""
     m = f"{out}_matches"
     parts = [
-        f"""SELECT m.type, m.value, 'warninglist:' || w.list AS source, 'warninglist' AS kind,
+        f"""SELECT m.obs_id, 'warninglist:' || w.list AS source, 'warninglist' AS kind,
                    CASE WHEN w.effect = 'demote' THEN {DEMOTE_CAP} ELSE 0 END AS score_id,
                    CAST(NULL AS INTEGER) AS confidence, CAST(NULL AS TIMESTAMPTZ) AS observed_at,
                    CAST(w.version AS VARCHAR) AS feed_version, true AS counts,
@@ -103,8 +104,8 @@ def evidence_sql(engine: DuckDBEngine, out: str) -> str:
                              ELSE ': context' END AS why
             FROM {m} m JOIN warninglists w ON w.list = m.ref
             WHERE m.family = 'warninglist'
-            GROUP BY m.type, m.value, w.list, w.name, w.version, w.effect""",
-        f"""SELECT DISTINCT m.type, m.value, 'tor-exit-nodes', 'ownership', {TOR_SCORE}, CAST(NULL AS INTEGER),
+            GROUP BY m.obs_id, w.list, w.name, w.version, w.effect""",
+        f"""SELECT DISTINCT m.obs_id, 'tor-exit-nodes', 'ownership', {TOR_SCORE}, CAST(NULL AS INTEGER),
                    CAST(NULL AS TIMESTAMPTZ), t.list_date, true,
                    json_object('list_date', t.list_date, 'source', t.source),
                    'Tor exit node (list of ' || t.list_date || ')'
@@ -115,7 +116,7 @@ def evidence_sql(engine: DuckDBEngine, out: str) -> str:
         conf = _indicator_confidence(engine)
         seen = "coalesce(i.last_seen, i.first_seen, i.valid_from, i.loaded_at)"
         parts.append(
-            f"""SELECT m.type, m.value, i.source, 'feed', {feed_score_sql('i.threat_type', conf)},
+            f"""SELECT m.obs_id, i.source, 'feed', {feed_score_sql('i.threat_type', conf)},
                        CAST({conf} AS INTEGER), {seen}, i.feed_version, coalesce(i.detect, true),
                        json_object('indicator', i.value, 'threat_type', i.threat_type,
                                    'malware_family', i.malware_family, 'match', m.match_kind,
@@ -134,14 +135,15 @@ def evidence_sql(engine: DuckDBEngine, out: str) -> str:
         )
     if table_exists(engine, "intel_cache"):
         parts.append(
-            f"""SELECT o.type, o.value, c.provider, 'provider', coalesce(c.score_id, 0), c.confidence,
+            f"""SELECT o.rowid, c.provider, 'provider', coalesce(c.score_id, 0), c.confidence,
                        c.fetched_at, NULL, true, c.response,
                        c.provider || ': ' || coalesce(CAST(c.score_id AS VARCHAR), 'no score')
                          || ' (fetched ' || strftime(c.fetched_at, '%Y-%m-%d') || ')'
                 FROM {out}_obs o JOIN intel_cache c ON c.type = o.type AND c.value = o.value
                 WHERE c.status = 'ok' AND (c.expires_at IS NULL OR c.expires_at > current_timestamp)"""
         )
-    return "\nUNION ALL\n".join(parts)
+    union = "\nUNION ALL\n".join(parts)
+    return f"SELECT o.type, o.value, u.* EXCLUDE (obs_id) FROM ({union}) u JOIN {out}_obs o ON o.rowid = u.obs_id"
 
 
 def verdict_sql(out: str) -> str:

@@ -125,11 +125,11 @@ def ownership_hidden(value: str) -> bool:
 
 
 def unowned_sql(matches: str) -> str:
-    """SELECT of the ``(type, value)`` of ``matches`` (a ``<out>_matches`` relation cairn named) inside a
+    """SELECT of the ``obs_id`` of ``matches`` (a ``<out>_matches`` relation cairn named) inside a
     special range that hides ownership (:func:`hides_ownership`). The kept ranges are constants of this
     module, written as literals."""
     kept = ", ".join("'" + c + "'" for c in OWNERSHIP_KEPT)
-    return f"SELECT type, value FROM {matches} WHERE family = 'special' AND matched NOT IN ({kept})"
+    return f"SELECT obs_id FROM {matches} WHERE family = 'special' AND matched NOT IN ({kept})"
 
 
 def special_names(value: str) -> list[str]:
