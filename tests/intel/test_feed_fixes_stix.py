@@ -75,3 +75,14 @@ def test_stix_20_labels_set_the_threat_type(st: Store, tmp_path: Path):
         ("83.1.1.1", "malicious", True, ["malicious-activity"]),
         ("83.1.1.3", "compromised", True, ["compromised", "lab"]),
         ("ok.example.com", "benign", False, ["benign"])]
+
+
+def test_declared_hash_algorithm_is_checked(st: Store, tmp_path: Path):
+    """A 40-hex value declared SHA-256 is refused with the reason (it was stored as a sha1)."""
+    objs = [ind(1, f"[file:hashes.'SHA-256' = '{'a' * 40}']"), ind(2, f"[file:hashes.'SHA-256' = '{'b' * 64}']"),
+            ind(3, f"[file:hashes.MD5 = '{'C' * 32}']")]
+    r = st.load(bundle(tmp_path, objs), "h")
+    assert (r.loaded, r.rejected) == (2, 1)
+    assert st.q("SELECT value, hash_type FROM indicators ORDER BY 1") == [("b" * 64, "sha256"), ("c" * 32, "md5")]
+    assert st.q("SELECT reason FROM intel_rejects") == [
+        ("declared sha256 (64 hex digits) but the value has 40 (sha1)",)]

@@ -67,7 +67,7 @@ def test_misp_event_export_with_port_and_composites():
 
 def test_misp_response_export_and_unsupported_types():
     r = parse("misp", FIX / "eset" / "2018-11-20_Zebrocy.json")
-    assert Counter(x["type"] for x in rows(r)) == {"hash": 15, "email": 11, "url": 2}
+    assert Counter(x["type"] for x in rows(r)) == {"md5": 5, "sha1": 5, "sha256": 5, "email": 11, "url": 2}
     assert {u.reason for u in r.unsupported} == {"MISP attribute type 'text' is not an indicator type cairn matches"}
 
 
@@ -116,7 +116,7 @@ def test_misp_feed_folder(tmp_path: Path):
     assert (a1["type"], a1["value"], a1["port"], a1["detect"], a1["severity"], a1["tlp"]) == (
         "ip", "45.155.205.7", 8443, True, "high", "amber")
     assert a1["malware_family"] == ["Emotet"] and a1["tags"] == ["campaign-x"]
-    assert (a3["type"], a3["value"], a3["tlp"]) == ("hash", "ab" * 32, "red")
+    assert (a3["type"], a3["value"], a3["tlp"]) == ("sha256", "ab" * 32, "red")
     assert " object o1 " in a5["locator"] and a5["first_seen"].isoformat() == "2024-04-01T00:00:00+00:00"
 
 
@@ -199,7 +199,7 @@ def test_abusech_threatfox(tmp_path: Path):
     r = parse("abusech", f)
     got = rows(r)
     assert [(x["type"], x["value"], x["confidence"], x["last_seen"] is None) for x in got] == [
-        ("ip", "198.51.100.9:443", 75, True), ("ip", "[2001:db8::9]:8443", 50, False), ("hash", "c" * 64, 100, True)]
+        ("ip", "198.51.100.9:443", 75, True), ("ip", "[2001:db8::9]:8443", 50, False), ("sha256", "c" * 64, 100, True)]
     assert got[0]["malware_family"] == ["Cobalt Strike"] and got[0]["tags"] == ["c2", "cs"]
     assert got[0]["reference"] is None and got[1]["reference"] == "https://ref.example/x"
     assert [u.reason for u in r.unsupported] == ["indicator type 'yara_rule' is not one cairn matches"]
@@ -233,7 +233,7 @@ GUARDDUTY = [
     ("guardduty-txt", "198.51.100.1\n192.0.2.0/24\n", [("ip", "198.51.100.1"), ("ip", "192.0.2.0/24")]),
     ("guardduty-otx", "Indicator type,Indicator,Description\nIPv4,198.51.100.1,pulse x\n"
                       "FileHash-MD5," + "a" * 32 + ",y\nhostname,evil.example,z\n",
-     [("ip", "198.51.100.1"), ("hash", "a" * 32), ("domain", "evil.example")]),
+     [("ip", "198.51.100.1"), ("md5", "a" * 32), ("domain", "evil.example")]),
     ("guardduty-alienvault", "198.51.100.1#4#2#Malicious Host;Scanning Host#US#City#37.7,-122.4#11\n",
      [("ip", "198.51.100.1")]),
     ("guardduty-proofpoint", "ip, category, score\n198.51.100.1, 1, 127\nevil.example, 21, 64\n",

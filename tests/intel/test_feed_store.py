@@ -82,6 +82,16 @@ def test_expiry_and_decay(st: Store, tmp_path: Path):
     assert st.q("SELECT count(*) FROM intel_indicators") == [(5,)]  # expired ones stay in the history
 
 
+def test_not_yet_valid_indicators_are_left_out_until_valid_from(st: Store, tmp_path: Path):
+    """A STIX-style ``valid_from`` in the future: kept in the history, not current (not matched) yet."""
+    now = datetime.now(UTC)
+    lines = ["value,from", f"past.example,{(now - timedelta(days=1)).isoformat()}",
+             f"later.example,{(now + timedelta(days=3)).isoformat()}", "nofrom.example,"]
+    st.load(write(tmp_path / "v.csv", lines), "vf", fmt="csv", columns={"value": "value", "valid_from": "from"})
+    assert st.q("SELECT value FROM indicators ORDER BY 1") == [("nofrom.example",), ("past.example",)]
+    assert st.q("SELECT count(*) FROM intel_indicators") == [(3,)]
+
+
 def test_no_decay_without_half_life(st: Store, tmp_path: Path):
     st.load(write(tmp_path / "l.txt", ["45.155.205.1"]), "n", settings=LoadSettings(confidence=60))
     assert st.q("SELECT confidence, effective_confidence, expires_at FROM indicators") == [(60, 60, None)]

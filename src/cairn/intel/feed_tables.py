@@ -19,7 +19,7 @@ Lifecycle, computed in SQL at query time (``now()``):
 
 ``max_age_days`` and ``decay_half_life_days`` are per source (``[intel.feeds.NAME]``); 0 or
 unset means no age limit / no decay. An indicator is in ``indicators`` while
-``expires_at`` is null or in the future.
+``expires_at`` is null or in the future and ``valid_from`` is null or past (STIX: not valid before).
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def _indicators_view(catalog: Any) -> str:
         f"{EXPIRES_AT} AS expires_at "
         f"FROM (SELECT {cols} FROM read_parquet([{listing}], hive_partitioning = true, union_by_name = true)) i "
         f"JOIN _intel_feed_versions v ON v.feed_version = i.feed_version "
-        f"WHERE coalesce({EXPIRES_AT} > now(), true)"
+        f"WHERE coalesce({EXPIRES_AT} > now(), true) AND coalesce(i.valid_from <= now(), true)"
     )
 
 
@@ -196,7 +196,7 @@ INTEL_FEED_VERSIONS = TableSpec(
 
 INDICATORS = TableSpec(
     name="indicators",
-    doc="Current threat-intel indicators (latest version per source, expired ones left out)",
+    doc="Current threat-intel indicators (latest version per source, expired and not yet valid ones left out)",
     columns=(
         *_INDICATOR_COLUMNS,
         Column("effective_confidence", "INTEGER", "confidence decayed with age (source half-life)"),

@@ -27,7 +27,8 @@ HASH_TYPES = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
 # What a parser emits: raw-ish values, one row per indicator.
 PARSED_SCHEMA = pa.schema(
     [
-        ("type", pa.string()),            # ip | domain | url | hash | email (parser's best guess)
+        ("type", pa.string()),            # ip | domain | url | hash | email (parser's best guess); a hash may
+                                          # be declared by algorithm (md5 | sha1 | sha256 | sha512): checked
         ("value", pa.string()),           # as found in the feed (refanging etc. happens later)
         ("port", pa.int32()),             # ip:port and MISP ip|port composites
         ("first_seen", pa.timestamp("us", tz="UTC")),

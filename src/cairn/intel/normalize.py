@@ -25,7 +25,8 @@ Canonical forms:
   A URL without scheme (``evil.example/x.php``) is taken as ``http://``; a bare path
   (``/x.php``, maltrail "path trails") has no host and cannot be represented;
 - **hash**: lower-case hex; the algorithm comes from the length (md5 32, sha1 40, sha256 64,
-  sha512 128);
+  sha512 128); a parser may declare the algorithm (type ``md5``, ``sha1``, ``sha256``,
+  ``sha512``), and a value whose length is another algorithm's is refused;
 - **email**: lower-case (local part included: mail systems treat it case-insensitively in
   practice), domain part as for domains.
 """
@@ -81,6 +82,8 @@ INFER_RULES: tuple[tuple[str, str], ...] = (
     (PATHISH, "url"),
 )
 TYPES = ("ip", "domain", "url", "hash", "email")
+HASH_ALGORITHMS = {t: n for n, t in HASH_TYPES.items()}
+"""Hex digits of each hash algorithm a parser may declare as the type (``sha256``: a hash of 64)."""
 
 # Checks on a lower-case ASCII host name without trailing dots: (invalid-if-found, reason).
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
@@ -139,6 +142,8 @@ def infer_type(value: str, declared: str | None = None) -> str:
         return "ip"
     if d in TYPES:
         return d
+    if d in HASH_ALGORITHMS:
+        return "hash"
     for pattern, t in INFER_RULES:
         if _search(pattern, value):
             return t
@@ -175,7 +180,11 @@ def normalize(value: str | None, declared: str | None = None) -> Normalized:
     if t == "ip":
         return normalize_ip(v)
     if t == "hash":
-        return normalize_hash(v)
+        h = normalize_hash(v)
+        want = (declared or "").lower()
+        if h.reason is None and want in HASH_ALGORITHMS and h.hash_type != want:
+            return _fail("hash", declared_hash_reason(want, len(h.value or "")))
+        return h
     if t == "email":
         return normalize_email(v)
     if t == "url":
@@ -252,6 +261,11 @@ def normalize_hash(text: str) -> Normalized:
 def hash_length_reason(n: int) -> str:
     """Reason for a hex string of a length no algorithm has."""
     return f"hash length {n} matches no supported algorithm (md5 32, sha1 40, sha256 64, sha512 128)"
+
+
+def declared_hash_reason(algorithm: str, n: int) -> str:
+    """Reason for a hash declared as ``algorithm`` whose ``n`` hex digits are another algorithm's."""
+    return f"declared {algorithm} ({HASH_ALGORITHMS[algorithm]} hex digits) but the value has {n} ({HASH_TYPES[n]})"
 
 
 def idna_host(host: str) -> tuple[str | None, str | None]:

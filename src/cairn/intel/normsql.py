@@ -68,9 +68,10 @@ def _host_checks(h: str) -> str:
 def _infer(v: str, d: str) -> str:
     rules = " ".join(f"WHEN {_m(v, p)} THEN {lit(t)}" for p, t in n.INFER_RULES)
     types = ", ".join(lit(t) for t in n.TYPES)
+    algorithms = ", ".join(lit(t) for t in n.HASH_ALGORITHMS)
     return (
         f"CASE WHEN {d} = 'domain' AND {_m(v, n.IP_LIKE)} THEN 'ip' "
-        f"WHEN {d} IN ({types}) THEN {d} {rules} ELSE 'domain' END"
+        f"WHEN {d} IN ({types}) THEN {d} WHEN {d} IN ({algorithms}) THEN 'hash' {rules} ELSE 'domain' END"
     )
 
 
@@ -129,6 +130,7 @@ def normalize_table(
     hash_reason = " ".join(f"WHEN {_m(hv, p)} THEN {lit(r)}" for p, r in n.HASH_CHECKS)
     lengths = ", ".join(str(k) for k in n.HASH_TYPES)
     hash_types = " ".join(f"WHEN {k} THEN {lit(t)}" for k, t in n.HASH_TYPES.items())
+    declared_len = "CASE s._decl " + " ".join(f"WHEN {lit(t)} THEN {k}" for t, k in n.HASH_ALGORITHMS.items()) + " END"
     local = "regexp_extract(lower(_v), '^(.*)@', 1)"
     port_ok = "TRY_CAST(_port_txt AS INTEGER)"
     url_port = (
@@ -155,7 +157,10 @@ def normalize_table(
           CASE WHEN s._v = '' THEN 'empty value'
                WHEN s._t = 'ip' THEN im.reason
                WHEN s._t = 'hash' THEN CASE {hash_reason} WHEN length({hv}) NOT IN ({lengths})
-                    THEN 'hash length ' || length({hv}) || ' matches no supported algorithm (md5 32, sha1 40, sha256 64, sha512 128)' END
+                    THEN 'hash length ' || length({hv}) || ' matches no supported algorithm (md5 32, sha1 40, sha256 64, sha512 128)'
+                    WHEN length({hv}) <> {declared_len}
+                    THEN 'declared ' || s._decl || ' (' || {declared_len} || ' hex digits) but the value has '
+                         || length({hv}) || ' (' || CASE length({hv}) {hash_types} END || ')' END
                WHEN s._t = 'domain' THEN CASE WHEN {port_ok} > 65535 THEN 'port ' || _port_txt || ' out of range'
                     ELSE ({host_reason}) END
                WHEN s._t = 'email' THEN CASE WHEN NOT contains(s._v, '@') OR NOT {_m(local, n.EMAIL_LOCAL_VALID)}

@@ -21,7 +21,7 @@ from cairn.intel.formats import abusech, csv_mapped, guardduty, maltrail, misp, 
 from cairn.intel.formats._common import ParseContext
 from cairn.intel.inputs import FeedInput, content_hash, head
 from cairn.intel.model import ParsedChunk
-from cairn.intel.normalize import TYPES
+from cairn.intel.normalize import HASH_ALGORITHMS, TYPES
 
 Parse = Callable[[FeedInput, ParseContext], Iterator[ParsedChunk]]
 Detect = Callable[[str, str], int]
@@ -70,8 +70,8 @@ ALIASES = {
 OPTIONS: dict[str, dict[str, tuple[str, ...] | None]] = {
     "csv": {"header": ("none", "no", "false", "yes", "true"), "delimiter": None},
     "abusech": {"preset": tuple(abusech.PRESETS)},
-    "plain": {"type": TYPES},
-    "ipsum": {"type": TYPES},
+    "plain": {"type": (*TYPES, *HASH_ALGORITHMS)},
+    "ipsum": {"type": (*TYPES, *HASH_ALGORITHMS)},
     "maltrail": {"trail": None, "category": None},
 }
 """Format options (``--option`` / ``options = {...}``) by format: allowed values (None: any text)."""

@@ -13,8 +13,8 @@ separator after a space (``"a", "b"``); empty values and the literal ``None`` ar
 Option ``header=none`` reads files without a header: the mapping then gives 1-based column
 numbers (``value=2``). Option ``delimiter`` sets the separator (default ``,``; ``\\t`` for tab).
 
-A ``type`` column is read through :data:`TYPE_ALIASES` (``ip:port`` -> ip, ``md5_hash`` ->
-hash, ...); without one the type is inferred per value. Rows whose type names something
+A ``type`` column is read through :data:`TYPE_ALIASES` (``ip:port`` -> ip, ``md5_hash`` -> a
+hash declared md5, whose length is then checked, ...); without one the type is inferred per value. Rows whose type names something
 cairn does not match are reported as unsupported. A ``port`` cell that is not a number or is
 above 65535 rejects the row (``port 99999 out of range``); an empty one means no port.
 """
@@ -40,9 +40,9 @@ TYPE_ALIASES: dict[str, str | None] = {
     **{k: "domain" for k in ("domain", "hostname", "fqdn", "host", "domain-name", "domain_port")},
     **{k: "url" for k in ("url", "uri", "link")},
     **{k: "email" for k in ("email", "email-src", "email-dst", "email-addr", "e-mail")},
-    **{k: "hash" for k in ("hash", "md5", "sha1", "sha256", "sha512", "md5_hash", "sha1_hash", "sha256_hash",
-                           "sha512_hash", "filehash", "filehash-md5", "filehash-sha1", "filehash-sha256",
-                           "file_hash", "filehash-sha512")},
+    **{k: "hash" for k in ("hash", "filehash", "file_hash")},
+    **{k: algorithm for algorithm in ("md5", "sha1", "sha256", "sha512")  # the declared algorithm is checked
+       for k in (algorithm, f"{algorithm}_hash", f"filehash-{algorithm}")},
 }
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 TLPS = ("clear", "green", "amber", "amber+strict", "red")

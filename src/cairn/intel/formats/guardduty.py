@@ -32,8 +32,8 @@ ET_CATEGORIES = {
     31: "p2p-c2", 33: "parking", 34: "vpn", 35: "exe-source", 37: "mobile-c2", 38: "mobile-spyware-c2",
     39: "skype-supernode", 40: "bitcoin", 41: "ddos-attacker",
 }
-FIREEYE_COLUMNS = {"ip": "ip", "domain": "domain", "url": "url", "md5": "hash", "sha1": "hash",
-                   "sha256": "hash", "senderAddress": "email", "cidr": "ip"}
+FIREEYE_COLUMNS = {"ip": "ip", "domain": "domain", "url": "url", "md5": "md5", "sha1": "sha1",
+                   "sha256": "sha256", "senderAddress": "email", "cidr": "ip"}
 
 
 def parse_txt(inp: FeedInput, ctx: ParseContext) -> Iterator[ParsedChunk]:

@@ -54,7 +54,7 @@ MALWARE_GALAXIES = {"malpedia", "mitre-malware", "mitre-enterprise-attack-malwar
 SEVERITY = {"1": "high", "2": "medium", "3": "low"}
 _SIMPLE = {
     "ip-src": "ip", "ip-dst": "ip", "domain": "domain", "hostname": "domain", "url": "url", "uri": "url",
-    "md5": "hash", "sha1": "hash", "sha256": "hash", "sha512": "hash",
+    "md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha512": "sha512",  # hashes: the algorithm is checked
     "email": "email", "email-src": "email", "email-dst": "email",
 }
 _GALAXY_TAG = re.compile(r'^misp-galaxy:([^=]+)="(.*)"$')
@@ -235,7 +235,7 @@ def _values(atype: str, value: str) -> list[tuple[str | None, str, int | None]] 
     if atype == "domain|ip":
         return [("domain", left, None), ("ip", right, None)]
     if atype in ("filename|md5", "filename|sha1", "filename|sha256", "filename|sha512"):
-        return [("hash", right, None)]
+        return [(atype.removeprefix("filename|"), right, None)]
     return [(None, value, None)]
 
 

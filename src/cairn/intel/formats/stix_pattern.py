@@ -320,7 +320,7 @@ def _comparison(c: Comparison) -> list[Ioc] | str:
         key = c.path.removeprefix("file:hashes.").strip("'").lower()
         if key not in HASH_KEYS:
             return f"hash algorithm {key.upper()} is not supported"
-        type_ = "hash"
+        type_ = HASH_KEYS[key]  # a hash of the declared algorithm (its length is checked)
     if type_ is None:
         return f"object path {c.path} is not supported"
     if c.op == "ISSUBSET" and type_ != "ip":
