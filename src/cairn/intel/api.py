@@ -90,7 +90,7 @@ def result_sql(out: str) -> str:
                                                  confidence := confidence, observed_at := observed_at,
                                                  feed_version := feed_version, counts := counts,
                                                  why := why, detail := CAST(detail AS VARCHAR))
-                                     ORDER BY score_id DESC, source) AS evidence
+                                     ORDER BY score_id DESC, source, why) AS evidence
             FROM {out}_evidence GROUP BY ALL
         )
         SELECT o.type, o.value, v.score_id, v.score, v.sources, v.independent_sources, v.warninglists, v.why,

@@ -167,7 +167,7 @@ def verdict_sql(out: str) -> str:
                    list(DISTINCT source ORDER BY source) FILTER (WHERE kind IN ('feed', 'provider')) AS sources,
                    list(DISTINCT substr(source, 13) ORDER BY substr(source, 13)) FILTER (WHERE kind = 'warninglist')
                      AS warninglists,
-                   string_agg(why, '; ' ORDER BY score_id DESC, source) AS why
+                   string_agg(why, '; ' ORDER BY score_id DESC, source, why) AS why
             FROM e GROUP BY type, value
         ),
         s AS (
