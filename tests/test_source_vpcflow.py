@@ -358,6 +358,62 @@ def test_malformed_lines_are_quarantined_with_line_numbers(lake: Lake, tmp_path:
     assert [x["locator"] for x in flows(lake)] == ["line 2", "line 13"]
 
 
+@pytest.mark.parametrize("bad", ["999.31.16.139", "1.2.3", "abcd", "1.2.3.4.5", "1::2::3", "12345::1"])
+def test_addresses_that_are_not_addresses_are_quarantined(lake: Lake, tmp_path: Path, bad: str) -> None:
+    """An address field must hold an address: ``999.31.16.139`` passed a character check and was stored
+    as NULL (no observable, an OCSF endpoint without ip) instead of being quarantined."""
+    good = "2 123456789010 eni-0d0d 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK"
+    p = tmp_path / "addr.log"
+    p.write_text("\n".join([good, good.replace("172.31.16.139", bad), good.replace("172.31.16.21", "2001:db8::7")]))
+    s = lake.ingest(p)
+    assert (s.loaded, s.quarantined) == (2, 1)
+    assert [(q["locator"], q["reason"]) for q in lake.quarantine()] == [
+        ("line 2", f"field srcaddr is not an IP address: {bad}")]
+    assert [x["dstaddr"] for x in flows(lake)] == ["172.31.16.21", "2001:db8::7"]
+
+
+def test_cut_off_last_line_of_a_damaged_gzip_is_quarantined(lake: Lake, tmp_path: Path) -> None:
+    """A stream cut inside its last record: that line still split into fields (``987`` for
+    ``987654321``) and was loaded; the complete file read later then added the flow a second time."""
+    text = (b"version interface-id srcaddr dstaddr start end action log-status bytes\n"
+            b"2 eni-ffff 10.6.0.1 10.6.0.2 1600000000 1600000060 ACCEPT OK 4000\n"
+            b"2 eni-ffff 10.6.0.3 10.6.0.2 1600000000 1600000060 ACCEPT OK 987654321\n")
+    packed = gzip.compress(text, compresslevel=0)
+    cut = tmp_path / "cut" / "flow.log.gz"
+    cut.parent.mkdir()
+    cut.write_bytes(packed[: 15 + text.index(b"987654321") + 3])
+    s = lake.ingest(cut)
+    assert (s.loaded, s.quarantined) == (1, 1)
+    [q] = lake.quarantine()
+    assert q["locator"] == "line 3" and q["reason"].startswith("damaged gzip stream") and q["reason"].endswith(
+        "; line 3 is cut off")
+    assert q["raw"] == b"2 eni-ffff 10.6.0.3 10.6.0.2 1600000000 1600000060 ACCEPT OK 987"
+    whole = tmp_path / "whole" / "flow.log.gz"
+    whole.parent.mkdir()
+    whole.write_bytes(packed)
+    s = lake.ingest(whole)
+    assert (s.loaded, s.duplicates) == (1, 1)
+    assert sorted(x["bytes"] for x in flows(lake)) == [4000, 987654321]
+
+
+def test_equal_lines_of_two_flow_logs_without_interface_id_are_two_records(lake: Lake, tmp_path: Path) -> None:
+    """Without ``interface-id`` the S3 file name's flow log (account, region, id) is part of the key."""
+    head = "srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+    line = "10.3.0.1 10.3.0.2 40000 443 6 10 840 1700000000 1700000060 ACCEPT OK"
+    names = ["111122223333_vpcflowlogs_us-east-1_fl-aaaa_20231114T2215Z_h1.log",
+             "444455556666_vpcflowlogs_eu-west-1_fl-bbbb_20231114T2215Z_h2.log"]
+    for name in names:
+        (tmp_path / "in" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "in" / name).write_text(f"{head}\n{line}\n")
+    s = lake.ingest(tmp_path / "in")
+    assert (s.records_read, s.loaded, s.duplicates) == (2, 2, 0)
+    again = tmp_path / "again" / names[0]  # the same flow log's file read again: nothing new
+    again.parent.mkdir()
+    again.write_text(f"{head}\n{line}\n")
+    s = lake.ingest(again)
+    assert (s.loaded, s.duplicates) == (0, 1)
+
+
 def test_strict_mode_fails_on_bad_line(lake: Lake, tmp_path: Path) -> None:
     from cairn.errors import StrictModeError
 

@@ -15,7 +15,10 @@ address, are quarantined per line. Maps to OCSF Network Activity (4001).
 delivery time in an S3 file name ``..._vpcflowlogs_..._YYYYMMDDTHHmmZ_...``).
 ``event_uid`` is ``sha256:`` + the SHA-256 of the field names and values in name
 order (plus that delivery time when it stands in for start/end), so the same
-record read again, from text or Parquet, in any field order, adds nothing.
+record read again, from text or Parquet, in any field order, adds nothing. A
+format without ``interface-id`` also hashes the flow log its S3 file name names
+(``<account>_vpcflowlogs_<region>_<flow log id>``): equal lines of two flow logs
+or accounts are two records.
 """
 
 from __future__ import annotations
@@ -134,15 +137,27 @@ _FILE_TIME = (
     "try_strptime(regexp_extract(origin, '_vpcflowlogs_[^/]*_([0-9]{8}T[0-9]{4}Z)_[^/]*$', 1), "
     "'%Y%m%dT%H%MZ')::TIMESTAMPTZ"
 )
+# The flow log of an S3 file name (<acct>_vpcflowlogs_<region>_<fl-id>), '' for other names.
+_FLOW_LOG = "regexp_extract(origin, '([^/]*_vpcflowlogs_[^/]*)_[0-9]{8}T[0-9]{4}Z_[^/]*$', 1)"
 # Split on single spaces; only lines that do not fit are split on runs of white space.
 _SPLIT = (
     "CASE WHEN len(v0) = len(names) THEN v0 "
     "ELSE regexp_split_to_array(trim({line}), '\\s+') END"
 )
-_BAD_VALUE = """list_position(list_transform(v, lambda x, i:
+_OCTET = "(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
+_H = "[0-9A-Fa-f]{1,4}"
+_V4 = rf"({_OCTET}\.){{3}}{_OCTET}"
+_V6 = "|".join((  # RFC 4291 text forms, an embedded IPv4 tail included
+    rf"({_H}:){{7}}{_H}", rf"({_H}:){{1,7}}:", rf"({_H}:){{1,6}}:{_H}", rf"({_H}:){{1,5}}(:{_H}){{1,2}}",
+    rf"({_H}:){{1,4}}(:{_H}){{1,3}}", rf"({_H}:){{1,3}}(:{_H}){{1,4}}", rf"({_H}:){{1,2}}(:{_H}){{1,5}}",
+    rf"{_H}:(:{_H}){{1,6}}", rf":((:{_H}){{1,7}}|:)", rf"({_H}:){{6}}{_V4}", rf"({_H}:){{0,5}}:({_H}:){{0,5}}{_V4}",
+    rf"::({_H}:){{0,5}}{_V4}"))
+ADDRESS_RE = rf"{_V4}|{_V6}"
+"""A flow log address: dotted IPv4 (octets up to 255; leading zeros as ingest reads them) or IPv6."""
+_BAD_VALUE = f"""list_position(list_transform(v, lambda x, i:
         CASE WHEN checks[i] IS NULL OR x = '-' THEN false
-             WHEN checks[i] = -1 THEN NOT regexp_full_match(x, '[0-9A-Fa-f:.]{2,45}')
-             ELSE NOT coalesce(regexp_full_match(x, '[0-9]{1,18}') AND TRY_CAST(x AS BIGINT) <= checks[i], false)
+             WHEN checks[i] = -1 THEN NOT regexp_full_match(x, {_lit(ADDRESS_RE)})
+             ELSE NOT coalesce(regexp_full_match(x, '[0-9]{{1,18}}') AND TRY_CAST(x AS BIGINT) <= checks[i], false)
         END), true)"""
 
 RECORDS_SQL = f"""
@@ -242,7 +257,9 @@ WITH h AS (
 )
 SELECT
     'sha256:' || sha256(canon_names || {_NL} || array_to_string(list_select(v, perm), ' ')
-                        || coalesce({_NL} || CAST(file_time AS VARCHAR), '')) AS event_uid,
+                        || coalesce({_NL} || CAST(file_time AS VARCHAR), '')
+                        || CASE WHEN NOT list_contains(names, 'interface-id')
+                                THEN coalesce({_NL} || nullif({_FLOW_LOG}, ''), '') ELSE '' END) AS event_uid,
     {_TIME} AS event_time,
     CAST({_TIME} AS DATE) AS event_date,
     4001 AS class_uid,
@@ -341,10 +358,19 @@ def text_lines(
 
 def _frame_text(ctx: FrameContext, f: InputFile) -> None:
     data, damage = read_all(f.path)
+    tail = b""
+    if damage and not data.endswith(b"\n"):
+        # The stream was cut inside its last line: a cut flow record still splits into fields
+        # (``987`` for ``987654321``), so that line is quarantined, never loaded.
+        cut = data.rfind(b"\n") + 1
+        data, tail = data[:cut], data[cut:]
     nums, lines, fmt_idx, formats, rejected = text_lines(f.origin, data, ctx.config.vpcflow.default_format)
     for r in rejected:
         ctx.reject(r)
-    if damage:
+    if damage and tail.strip():
+        n = data.count(b"\n") + 1
+        ctx.reject(Rejected(f.origin, f"line {n}", f"{damage}; line {n} is cut off", tail))
+    elif damage:
         ctx.reject(Rejected(f.origin, f"byte {len(data)}", damage, b""))
     header = pa.array(formats, pa.string()).take(pa.array(fmt_idx, pa.int32()))
     ctx.add_items_arrow(line_items_table(f.origin, pa.table({"n": pa.array(nums, pa.int64()),
