@@ -148,3 +148,22 @@ def test_sql_binds_no_values(enriched: Any) -> None:
     """The mapping is fixed SQL text: no sample value is pasted into it."""
     sql = ocsf_sql("cloudtrail", "cloudtrail_enriched", "intel_matches")
     assert "webhop" not in sql and "arn:aws" not in sql
+
+
+def test_flow_interface_ids_sit_on_the_interfaces_endpoint(events: dict[str, list[dict[str, Any]]]) -> None:
+    """Ingress: the capturing interface (instance, ENI, VPC, subnet) is the destination; the remote source
+    got the instance id before. Egress and records without flow-direction: the source."""
+    by_dir: dict[str, list[dict[str, Any]]] = {}
+    for ev in events["vpcflow"]:
+        by_dir.setdefault(ev["connection_info"]["direction"], []).append(ev)
+    inbound = [e for e in by_dir["Inbound"] if e.get("dst_endpoint", {}).get("instance_uid")]
+    assert inbound
+    for ev in inbound:
+        assert not {"instance_uid", "interface_uid", "vpc_uid", "subnet_uid"} & set(ev["src_endpoint"])
+        names = {o["name"] for o in ev["observables"]}
+        assert "dst_endpoint.instance_uid" in names and "src_endpoint.instance_uid" not in names
+    outbound = [e for d in ("Outbound", "Unknown") for e in by_dir.get(d, [])
+                if e.get("src_endpoint", {}).get("interface_uid")]
+    assert outbound
+    for ev in outbound:
+        assert "interface_uid" not in ev.get("dst_endpoint", {})

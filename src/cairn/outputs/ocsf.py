@@ -166,15 +166,25 @@ CLOUDTRAIL = OcsfClass(
 )
 
 _FLOW_DIRECTION = "CASE t.flow_direction WHEN 'ingress' THEN 1 WHEN 'egress' THEN 2 ELSE 0 END"
+_INGRESS = "coalesce(t.flow_direction = 'ingress', false)"
+# The network interface a record was captured on (field, endpoint attribute): the destination of ingress
+# traffic, else the source (egress; no flow-direction field: as AWS's v2 records, srcaddr first).
+_FLOW_INTERFACE = (("instance-id", "instance_uid"), ("interface-id", "interface_uid"), ("vpc-id", "vpc_uid"),
+                   ("subnet-id", "subnet_uid"))
+
+
+def _flow_endpoint(ip: str, port: str, interface_side: str) -> str:
+    """SQL struct of one flow endpoint; the interface's ids only on the side it is (``interface_side``)."""
+    ids = ", ".join(f"'{a}': CASE WHEN {interface_side} THEN t.{f.replace('-', '_')} END" for f, a in _FLOW_INTERFACE)
+    return f"{{'ip': {ip}, 'port': {port}, {ids}}}"
 VPCFLOW = OcsfClass(
     table="vpcflow", class_uid=4001, class_name="Network Activity", category_uid=4,
     category_name="Network Activity", activity_id="6", activities={6: "Traffic"},
     product="'Amazon VPC'", feature="'Flowlogs'", profiles=("cloud", "security_control"),
     extra_metadata={"version": "CAST(t.version AS VARCHAR)"},
     attributes={
-        "src_endpoint": "{'ip': t.srcaddr, 'port': t.srcport, 'instance_uid': t.instance_id, "
-                        "'interface_uid': t.interface_id, 'vpc_uid': t.vpc_id, 'subnet_uid': t.subnet_id}",
-        "dst_endpoint": "{'ip': t.dstaddr, 'port': t.dstport}",
+        "src_endpoint": _flow_endpoint("t.srcaddr", "t.srcport", f"NOT ({_INGRESS})"),
+        "dst_endpoint": _flow_endpoint("t.dstaddr", "t.dstport", _INGRESS),
         "connection_info": "{'protocol_num': t.protocol, 'protocol_name': t.protocol_name, "
                            f"'direction_id': {_FLOW_DIRECTION}, "
                            "'direction': CASE t.flow_direction WHEN 'ingress' THEN 'Inbound' "
@@ -194,6 +204,7 @@ VPCFLOW = OcsfClass(
         "instance-id": "src_endpoint.instance_uid", "interface-id": "src_endpoint.interface_uid",
         "vpc-id": "src_endpoint.vpc_uid", "subnet-id": "src_endpoint.subnet_uid",
     },
+    when_paths=tuple((f, f"dst_endpoint.{a}", _INGRESS) for f, a in _FLOW_INTERFACE),
 )
 
 ROUTE53 = OcsfClass(
