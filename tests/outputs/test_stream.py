@@ -105,6 +105,42 @@ def test_cli_ocsf_and_json(cli: Any, ws_dir: Path, tmp_path: Path) -> None:
     assert all("ip_bin" not in e for x in rows for e in x["enrichment"])
 
 
+def test_ocsf_keeps_the_request_and_response_as_they_were(cli: Any, ws_dir: Path, tmp_path: Path) -> None:
+    """api.request.data / api.response.data are requestParameters / responseElements: their nulls, empty
+    lists and objects and array positions stay (``tags: [null, "b"]`` came out as ``["b"]``)."""
+    req = {"instanceId": "i-0123456789abcdef0", "groupSet": {"items": []}, "tags": [None, "b"],
+           "description": None, "disableApiTermination": {"value": False}}
+    rec = {"eventVersion": "1.08", "eventTime": "2024-05-01T10:00:00Z", "eventSource": "ec2.amazonaws.com",
+           "eventName": "ModifyInstanceAttribute", "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
+           "eventID": "00000000-0000-4000-8000-00000000abcd", "recipientAccountId": "123456789012",
+           "requestID": "5f6e7d8c-0000-4000-8000-000000000001",
+           "userIdentity": {"type": "IAMUser", "accountId": "123456789012", "userName": "u"},
+           "requestParameters": req, "responseElements": {"_return": True, "items": []}}
+    f = tmp_path / "ct.json"
+    f.write_text(json.dumps({"Records": [rec]}))
+    r = cli("-w", ws_dir, "enrich", f, "-s", "cloudtrail")
+    assert r.code == 0, r.err
+    [ev] = [json.loads(line) for line in r.out.splitlines()]
+    assert ev["api"]["request"]["data"] == req
+    assert ev["api"]["response"]["data"] == {"_return": True, "items": []}
+    assert not validate(ev)
+
+
+def test_cli_quiet_still_names_unreadable_records(cli: Any, ws_dir: Path, tmp_path: Path) -> None:
+    f = tmp_path / "notime.json"
+    f.write_text(json.dumps({"Records": [{"eventVersion": "1.08", "eventSource": "s3.amazonaws.com",
+                                          "eventName": "GetObject", "eventID": "x1"}]}))
+    r = cli("-q", "-w", ws_dir, "enrich", f, "-s", "cloudtrail", "-o", tmp_path / "out.jsonl")
+    assert r.code == 0 and "enriched" not in r.err
+    assert "unreadable:" in r.err and "eventTime is missing" in r.err
+
+
+def test_cli_output_to_a_folder_is_refused_cleanly(cli: Any, ws_dir: Path, tmp_path: Path) -> None:
+    r = cli("-w", ws_dir, "enrich", ROUTE53, "-f", "json", "-o", tmp_path)
+    assert r.code != 0 and "is a folder" in r.err and "Traceback" not in r.err
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
 def test_cli_parquet_and_csv(cli: Any, ws_dir: Path, tmp_path: Path) -> None:
     r = cli("-w", ws_dir, "enrich", samples_dir(), "--format", "parquet", "-o", tmp_path / "pq")
     assert r.code == 0, r.err

@@ -50,16 +50,18 @@ def enrich_command(
     if st.json and output is not None:
         st.emit_json(report)
         return
-    if st.quiet:
-        return
     err = st.err
     parts = [f"{n:,} {t}" for t, n in written.written.items()]
-    err.print(f"enriched {s.loaded:,} of {s.records_read:,} records ({', '.join(parts) or 'nothing'})"
-              + (f" -> {', '.join(written.files)}" if written.files else "")
-              + f"; duplicates {s.duplicates:,}, unreadable {s.quarantined:,}", highlight=False)
+    if not st.quiet:  # --quiet leaves out the summary, never what was not read or not written
+        err.print(f"enriched {s.loaded:,} of {s.records_read:,} records ({', '.join(parts) or 'nothing'})"
+                  + (f" -> {', '.join(written.files)}" if written.files else "")
+                  + f"; duplicates {s.duplicates:,}, unreadable {s.quarantined:,}", highlight=False)
     for t, n in written.skipped.items():
         err.print(f"[yellow]skipped {n:,} {t} records: no {fmt.upper()} form for that table[/yellow]")
     for line in stats.warnings():
         err.print(line, style="yellow", markup=False, highlight=False)
     for _, r in result.rejected[:5]:
         err.print(f"[yellow]unreadable: {r.origin}:{r.locator}: {r.reason}[/yellow]", highlight=False)
+    if len(result.rejected) > 5:
+        err.print(f"[yellow]unreadable: {len(result.rejected) - 5:,} more (--json -o FILE lists up to 100)[/yellow]",
+                  highlight=False)

@@ -15,6 +15,7 @@ Every writer reads relations shaped like the lake's ``<table>_enriched`` views (
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -64,12 +65,20 @@ def flat_sql(spec: TableSpec, relation: str) -> str:
 
 @contextmanager
 def _sink(out: Path | None) -> Iterator[IO[str]]:
+    """Standard output, or ``out`` written in full or not at all (a temporary file renamed at the end)."""
     if out is None:
         yield sys.stdout
         return
+    if out.is_dir():
+        raise ConfigError(f"cannot write {out}: is a folder (give a file name, or a folder with -f csv|parquet)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as fh:
-        yield fh
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            yield fh
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _lines(fh: IO[str], rows: Iterable[dict[str, Any]]) -> int:

@@ -448,11 +448,21 @@ _KEEP_EMPTY = ("src_endpoint", "dst_endpoint")
 """Required endpoint objects stay (empty) when a record has no address, e.g. VPC flow NODATA records."""
 
 
+_OPAQUE = frozenset({"data", "unmapped"})
+"""JSON attributes holding the source's own content (``api.request.data`` = ``requestParameters``,
+``unmapped``): written as they are, their nulls, empty lists and objects and array positions kept."""
+
+
 def strip_nulls(value: Any) -> Any:
-    """Drop null attributes, and empty lists and objects other than the top level (OCSF omits what is unknown)."""
+    """Drop null attributes, and empty lists and objects other than the top level (OCSF omits what is
+    unknown); the content of :data:`_OPAQUE` attributes is the source's and is left alone."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
+            if k in _OPAQUE:
+                if v is not None and not (k == "unmapped" and v == {}):
+                    out[k] = v
+                continue
             v = strip_nulls(v)
             if v is None or v == [] or (v == {} and k not in _KEEP_EMPTY):
                 continue
