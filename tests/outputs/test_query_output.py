@@ -217,3 +217,16 @@ def test_empty_sql_from_stdin(cli: Any, ws: Path, monkeypatch: Any) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     r = cli("-w", ws, "query", "-")
     assert r.code == 5 and "empty query" in r.err
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_maps_are_objects_and_json_columns_are_json(fmt: str, cli: Any, ws: Path) -> None:
+    """A MAP came out as a list of [key, value] pairs and a JSON column as a string of JSON text (while
+    ``cairn enrich -f json`` embeds the same columns); CSV keeps the JSON text."""
+    sql = ("SELECT MAP {'cost-center': '1001', 'env': 'prod'} AS tags, [MAP {'k': 1}] AS nested, "
+           "'{\"a\": [1, null], \"b\": {}}'::JSON AS doc, CAST(NULL AS JSON) AS none, 'plain' AS s")
+    [row] = _rows(cli("-w", ws, "query", "-f", fmt, sql), fmt)
+    assert row == {"tags": {"cost-center": "1001", "env": "prod"}, "nested": [{"k": 1}],
+                   "doc": {"a": [1, None], "b": {}}, "none": None, "s": "plain"}
+    r = cli("-w", ws, "query", "-f", "csv", "SELECT '{\"a\": 1}'::JSON AS doc")
+    assert list(csv.DictReader(io.StringIO(r.out))) == [{"doc": '{"a": 1}'}]

@@ -16,6 +16,7 @@ from rich.console import Console
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.errors import EngineError
 from cairn.lake.catalog import Catalog
+from cairn.outputs.json_text import mark_json_columns
 from cairn.outputs.tables import dumps
 from cairn.workspace import Workspace
 
@@ -94,7 +95,7 @@ class AppState:
                 rel = rel.select(*[
                     duckdb.SQLExpression(f"CAST(#{i} AS VARCHAR)" if text else f"#{i}").alias(name)
                     for i, (name, text) in enumerate(zip(rel.columns, as_text, strict=True), 1)])
-            return rel.to_arrow_table()
+            return mark_json_columns(rel.to_arrow_table(), [str(t) == "JSON" for t in rel.types])
         except duckdb.Error as exc:
             head = " ".join(sql.split())[:200]
             raise EngineError(f"{type(exc).__name__}: {exc} (while running: {head})") from exc

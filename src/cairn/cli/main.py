@@ -240,7 +240,8 @@ def query(
 
     Every column is written; JSON, JSON lines and Parquet rename repeated column names a, a_2, a_3, ...
     Values with no faithful JSON/CSV/Python form (intervals, infinity, BC dates, BIT, ...) are written as
-    DuckDB's text of them; NaN and infinity as null in JSON.
+    DuckDB's text of them; NaN and infinity as null in JSON. In JSON and JSON lines, JSON columns are
+    their JSON values and maps are objects; CSV writes JSON as its text.
     """
     from rich.markup import escape
 

@@ -132,17 +132,37 @@ def _needs_walk(t: pa.DataType) -> bool:
                 or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t))
 
 
+JSON_FIELD = b"cairn:json"
+"""Arrow field metadata key of a text column that holds JSON (DuckDB's JSON type arrives as plain text)."""
+
+
+def mark_json_columns(table: pa.Table, is_json: list[bool]) -> pa.Table:
+    """``table`` with its JSON-typed columns (``is_json`` per column) marked for :func:`rows_as_dicts`."""
+    if not any(is_json):
+        return table
+    fields = [f.with_metadata({**(f.metadata or {}), JSON_FIELD: b"1"}) if j else f
+              for f, j in zip(table.schema, is_json, strict=True)]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+
+
 def rows_as_dicts(table: pa.Table) -> list[dict[str, Any]]:
     """The rows of ``table`` as JSON-friendly dicts (flat columns converted by :func:`json_ready`, values
-    JSON has no type for as text by :func:`readable`); repeated column names become ``name_2``, ``name_3``,
+    JSON has no type for as text by :func:`readable`, maps as objects, columns marked by
+    :func:`mark_json_columns` as their JSON values); repeated column names become ``name_2``, ``name_3``,
     ... (:func:`unique_names`) so that no column is lost."""
-    ready = json_ready(readable(with_unique_names(table)))
-    rows = ready.to_pylist()
+    named = with_unique_names(table)
+    json_cols = [n for n, f in zip(named.column_names, table.schema, strict=True)
+                 if f.metadata and f.metadata.get(JSON_FIELD)]
+    ready = json_ready(readable(named))
+    rows = ready.to_pylist(maps_as_pydicts="lossy")
     walk = [f.name for f in ready.schema if _needs_walk(f.type)]
-    if walk:
+    if walk or json_cols:
         for row in rows:
             for k in walk:
                 row[k] = to_jsonable(row[k])
+            for k in json_cols:
+                if row[k] is not None:
+                    row[k] = json.loads(row[k])
     return rows
 
 
