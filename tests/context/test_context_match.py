@@ -292,3 +292,17 @@ def test_relation_names_are_checked() -> None:
         match_sql("networks", "obs; DROP TABLE x")
     with pytest.raises(ValueError, match="unknown context kind"):
         match_sql("vpcs", "obs")
+
+
+def test_ties_go_to_the_earlier_line_by_number(tmp_path) -> None:
+    """Two records matching equally well, at lines 9 and 10: line 9 wins (as text, 'line 10' < 'line 9')."""
+    pad = "# padding\n" * 7
+    e = _engine_with(identities=_inventory(tmp_path, "ids.yaml", pad + "identities:\n"
+                     "  - {kind: user, value: christophe, team: first-at-line-9}\n"
+                     "  - {kind: identity_store_user, value: christophe, team: second-at-line-10}\n"))
+    _probes(e, [("user", "christophe")])
+    locators = sorted(r[0] for r in e.rows(f"SELECT ctx_locator FROM ({match_sql('identities', 'obs')})"))
+    assert locators == ["line 10", "line 9"]
+    [row] = e.arrow(summary_sql("obs")).to_pylist()
+    assert row["identity"]["team"] == "first-at-line-9"
+    e.close()

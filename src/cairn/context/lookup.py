@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from cairn.context import values as v
-from cairn.context.match import MATCH_KINDS, match_sql
+from cairn.context.match import MATCH_KINDS, locator_order_sql, match_sql
 from cairn.engines.duckdb_engine import DuckDBEngine
 from cairn.lake.addresses import ip_to_bin, parse_ip
 
@@ -57,7 +57,7 @@ def match_values(engine: DuckDBEngine, values: list[str], type_: str | None = No
         found: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for kind in MATCH_KINDS:
             res = engine.arrow(f"SELECT * FROM ({match_sql(kind, _PROBE)}) "
-                               f"ORDER BY type, value, best DESC, specificity DESC, ctx_file, ctx_locator")
+                               f"ORDER BY type, value, best DESC, specificity DESC, ctx_file, {locator_order_sql('ctx_locator')}")
             for r in res.to_pylist():
                 found.setdefault((r["type"], r["value"]), []).append({"kind": kind, **plain(r)})
     finally:

@@ -225,13 +225,19 @@ def match_sql(kind: str, observables: str) -> str:
 _SINGULAR = {"networks": "network", "accounts": "account", "identities": "identity", "assets": "asset"}
 
 
+def locator_order_sql(col: str) -> str:
+    """ORDER BY terms of a locator column (``line N``, ``account N``): by its number, then its text, so
+    that line 9 comes before line 10."""
+    return f"TRY_CAST(regexp_extract({col}, '([0-9]+)$', 1) AS DECIMAL(38, 0)), {col}"
+
+
 def summary_sql(observables: str) -> str:
     """One row per matched ``(type, value)``: columns ``network``, ``account``, ``identity``, ``asset``,
     each the STRUCT of the best match of that kind (null when none; ties broken by file and line)."""
     parts = [f"_{k} AS ({MATCHERS[k](observables)})" for k in MATCH_KINDS]
     best = [
         f"_b{k} AS (SELECT type, value, first(m ORDER BY m.specificity DESC, m.ctx_source, m.ctx_file, "
-        f"m.ctx_locator) AS {_SINGULAR[k]} FROM _{k} m GROUP BY type, value)"
+        f"{locator_order_sql('m.ctx_locator')}) AS {_SINGULAR[k]} FROM _{k} m GROUP BY type, value)"
         for k in MATCH_KINDS
     ]
     keys = " UNION ".join(f"SELECT type, value FROM _b{k}" for k in MATCH_KINDS)
