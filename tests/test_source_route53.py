@@ -138,9 +138,11 @@ def test_unusable_records_are_quarantined_with_a_reason(lake: Any, tmp_path: Pat
         json.dumps(dict(good, answers="1.2.3.4")),
         '{"query_name": "broken.example.", "srcaddr": ',
         "[1, 2]",
+        json.dumps(dict(good, srcaddr="999.1.1.1")),
+        json.dumps(dict(good, srcaddr="not-an-ip")),
     ]
     s = lake.ingest(write(tmp_path / "bad.log", "\n".join(lines) + "\n"), source="route53")
-    assert (s.records_read, s.loaded, s.quarantined) == (8, 1, 7)
+    assert (s.records_read, s.loaded, s.quarantined) == (10, 1, 9)
     reasons = {q["locator"]: q["reason"] for q in lake.quarantine()}
     assert reasons["line 2"] == "query_timestamp is missing"
     assert reasons["line 3"] == "query_timestamp is not a timestamp: yesterday"
@@ -149,6 +151,8 @@ def test_unusable_records_are_quarantined_with_a_reason(lake: Any, tmp_path: Pat
     assert reasons["line 6"] == "answers is not a list of answers"
     assert reasons["line 7"].startswith("invalid JSON")
     assert reasons["line 8"] == "record is not a JSON object (found an array)"
+    assert reasons["line 9"] == "srcaddr is not an IP address: 999.1.1.1"  # was loaded with srcaddr NULL
+    assert reasons["line 10"] == "srcaddr is not an IP address: not-an-ip"
 
 
 def test_detection_claims_resolver_logs_only() -> None:

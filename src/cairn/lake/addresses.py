@@ -26,6 +26,17 @@ IPV4_RE = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
 """A dotted-quad IPv4 address without leading zeros (unanchored: also for IPv4 embedded in IPv6 text)."""
 PLAIN_V4 = f"^{IPV4_RE}$"
 """A dotted IPv4 address that :mod:`ipaddress` accepts as it is (no leading zeros): its own canonical text."""
+_H = "[0-9A-Fa-f]{1,4}"
+_V4_PADDED = r"((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
+_V6 = "|".join((  # RFC 4291 text forms, an embedded IPv4 tail included
+    rf"({_H}:){{7}}{_H}", rf"({_H}:){{1,7}}:", rf"({_H}:){{1,6}}:{_H}", rf"({_H}:){{1,5}}(:{_H}){{1,2}}",
+    rf"({_H}:){{1,4}}(:{_H}){{1,3}}", rf"({_H}:){{1,3}}(:{_H}){{1,4}}", rf"({_H}:){{1,2}}(:{_H}){{1,5}}",
+    rf"{_H}:(:{_H}){{1,6}}", rf":((:{_H}){{1,7}}|:)", rf"({_H}:){{6}}{_V4_PADDED}",
+    rf"({_H}:){{0,5}}:({_H}:){{0,5}}{_V4_PADDED}", rf"::({_H}:){{0,5}}{_V4_PADDED}"))
+ADDRESS_RE = rf"{_V4_PADDED}|{_V6}"
+"""A log field that is an address (for a full match in SQL): dotted IPv4 with octets up to 255 (leading
+zeros allowed, read as decimal as :func:`classify` does) or IPv6 text. Fields that do not match are
+quarantined by the sources that check them rather than stored as null."""
 _V6_CHARS = frozenset("0123456789abcdefABCDEF:")
 _MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
 

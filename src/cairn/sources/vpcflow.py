@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from cairn.errors import EngineError
+from cairn.lake.addresses import ADDRESS_RE
 from cairn.lake.schema import PROVENANCE_COLUMNS, Column, TableSpec, common_columns
 from cairn.sources.base import FrameContext, IpColumn, Observable, Sniff, Source
 from cairn.sources.files import PARQUET_MAGIC, SNIFF_BYTES, read_all, read_head
@@ -144,16 +145,6 @@ _SPLIT = (
     "CASE WHEN len(v0) = len(names) THEN v0 "
     "ELSE regexp_split_to_array(trim({line}), '\\s+') END"
 )
-_OCTET = "(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
-_H = "[0-9A-Fa-f]{1,4}"
-_V4 = rf"({_OCTET}\.){{3}}{_OCTET}"
-_V6 = "|".join((  # RFC 4291 text forms, an embedded IPv4 tail included
-    rf"({_H}:){{7}}{_H}", rf"({_H}:){{1,7}}:", rf"({_H}:){{1,6}}:{_H}", rf"({_H}:){{1,5}}(:{_H}){{1,2}}",
-    rf"({_H}:){{1,4}}(:{_H}){{1,3}}", rf"({_H}:){{1,3}}(:{_H}){{1,4}}", rf"({_H}:){{1,2}}(:{_H}){{1,5}}",
-    rf"{_H}:(:{_H}){{1,6}}", rf":((:{_H}){{1,7}}|:)", rf"({_H}:){{6}}{_V4}", rf"({_H}:){{0,5}}:({_H}:){{0,5}}{_V4}",
-    rf"::({_H}:){{0,5}}{_V4}"))
-ADDRESS_RE = rf"{_V4}|{_V6}"
-"""A flow log address: dotted IPv4 (octets up to 255; leading zeros as ingest reads them) or IPv6."""
 _BAD_VALUE = f"""list_position(list_transform(v, lambda x, i:
         CASE WHEN checks[i] IS NULL OR x = '-' THEN false
              WHEN checks[i] = -1 THEN NOT regexp_full_match(x, {_lit(ADDRESS_RE)})
