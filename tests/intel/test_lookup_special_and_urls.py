@@ -176,3 +176,28 @@ def test_feed_urls_and_looked_up_urls_match(st: Store, tmp_path: Path):
     rows = lookup_prepared(st.engine, st.ws, prepare(looked)).to_pylist()
     exact = [any(e["source"] == "urls" and e["kind"] == "feed" for e in r["evidence"]) for r in rows]
     assert exact == [True, True, True, False, False]
+
+
+def test_a_cidr_looked_up_matches_the_same_listed_network(st: Store, tmp_path: Path):
+    """A listed network looked up as a CIDR said "no source knows this value"."""
+    f = tmp_path / "nets.txt"
+    f.write_text("104.131.0.0/24\n2a03:b0c0::/32\n")
+    assert st.load(f, "nets", fmt="plain").loaded == 2
+    looked = ["104.131.0.0/24", "104.131.0.77/24", "2A03:B0C0::/32", "104.131.0.0/25", "104.131.0.77"]
+    rows = lookup_prepared(st.engine, st.ws, prepare(looked)).to_pylist()
+    kinds = [[json_detail(e)["match"] for e in r["evidence"] if e["source"] == "nets"] for r in rows]
+    assert kinds == [["exact"], ["exact"], ["exact"], [], ["cidr"]]
+    assert [r["score_id"] > 0 for r in rows] == [True, True, True, False, True]
+
+
+def json_detail(e: dict) -> dict:
+    import json
+    return json.loads(e["detail"]) if isinstance(e["detail"], str) else e["detail"]
+
+
+def test_cli_table_prints_values_as_they_are(cli, tmp_path: Path):
+    """Values are data, not markup: ``x[b]y`` lost its ``[b]`` and ``q[/x]`` crashed the table."""
+    r = cli("-w", tmp_path / "ws", "lookup", "http://e.example/x[b]y", "http://e.example/q[/x]", "e[i].example")
+    assert r.code == 0, r.err
+    for shown in ("http://e.example/x[b]y", "http://e.example/q[/x]", "e[i].example"):
+        assert shown in r.out

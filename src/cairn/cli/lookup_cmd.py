@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cairn.cli.context import AppState
@@ -21,7 +22,7 @@ def _read_values(values: list[str], file: Path | None) -> list[str]:
     out: list[str] = []
     for v in values:
         if v == "-":
-            out += [line for line in sys.stdin.read().splitlines() if line.strip()]
+            out += _lines(sys.stdin.read())
         else:
             out.append(v)
     if file is not None:
@@ -29,8 +30,13 @@ def _read_values(values: list[str], file: Path | None) -> list[str]:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read: {exc}", origin=str(file)) from exc
-        out += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        out += _lines(text)
     return out
+
+
+def _lines(text: str) -> list[str]:
+    """The values of a file or of standard input: one per line, blank and ``#`` comment lines skipped."""
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def _ownership(r: dict[str, Any]) -> str:
@@ -82,11 +88,13 @@ def lookup_command(
     for col in ("value", "type", "verdict", "sources", "ownership", "warninglists", "why"):
         t.add_column(col, overflow="fold", max_width=60 if col == "why" else 36)
     for r in rows:
+        # Every cell but the verdict is data, printed as it is (``x[b]y`` is not markup).
         if r.get("error"):
-            t.add_row(r["input"], r.get("type") or "", "[red]invalid[/red]", "", "", "", r["error"])
+            t.add_row(escape(r["input"]), escape(r.get("type") or ""), "[red]invalid[/red]", "", "", "",
+                      escape(r["error"]))
             continue
         score = r.get("score_id") or 0
-        verdict = f"[{_COLOURS.get(score, '')}]{score} {r.get('score') or ''}[/]"
-        t.add_row(r["value"], r["type"], verdict, _sources(r), _ownership(r),
-                  "\n".join(r.get("warninglists") or []), (r.get("why") or "").replace("[", r"\["))
+        verdict = f"[{_COLOURS.get(score, '')}]{score} {escape(r.get('score') or '')}[/]"
+        t.add_row(escape(r["value"]), escape(r["type"]), verdict, escape(_sources(r)), escape(_ownership(r)),
+                  escape("\n".join(r.get("warninglists") or [])), escape(r.get("why") or ""))
     st.console.print(t)

@@ -180,11 +180,14 @@ class _Present:
     types: frozenset[str]
     domains: bool
     addresses: bool
+    networks: bool
+    """IP values that are no single address (CIDRs)."""
 
     @classmethod
     def of(cls, engine: DuckDBEngine, obs: str) -> _Present:
         rows = engine.rows(f"SELECT DISTINCT type, domain IS NOT NULL, k IS NOT NULL FROM {obs}")
-        return cls(frozenset(r[0] for r in rows), any(r[1] for r in rows), any(r[2] for r in rows))
+        return cls(frozenset(r[0] for r in rows), any(r[1] for r in rows), any(r[2] for r in rows),
+                   any(r[0] == "ip" and not r[2] for r in rows))
 
 
 def _exact_keys(engine: DuckDBEngine, out: str) -> None:
@@ -242,6 +245,12 @@ def _value_matches(out: str, indicators: bool, present: _Present) -> list[str]:
             f"""SELECT o.rowid, 'indicator', i.indicator_uid, {null2}, i.value, {kind}, s.n
                 FROM {o} o JOIN {s} s ON s.domain = o.domain
                 JOIN indicators i ON i.type = 'domain' AND i.value = s.suffix""")
+    if present.networks:  # a CIDR looked up matches the indicator of that same network
+        parts.append(
+            f"""SELECT o.rowid, 'indicator', i.indicator_uid, i.range_start, i.range_end, i.value, 'exact',
+                       i.prefix_len
+                FROM {o} o JOIN indicators i ON i.type = 'ip' AND i.value = o.value
+                WHERE o.type = 'ip' AND o.k IS NULL""")
     if present.types & {"url", "hash", "email"}:
         parts.append(
             f"""SELECT o.rowid, 'indicator', i.indicator_uid, {null2}, i.value, 'exact', 1000

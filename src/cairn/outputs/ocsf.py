@@ -448,28 +448,30 @@ _KEEP_EMPTY = ("src_endpoint", "dst_endpoint")
 """Required endpoint objects stay (empty) when a record has no address, e.g. VPC flow NODATA records."""
 
 
-_OPAQUE = frozenset({"data", "unmapped"})
-"""JSON attributes holding the source's own content (``api.request.data`` = ``requestParameters``,
-``unmapped``): written as they are, their nulls, empty lists and objects and array positions kept."""
+def _opaque(parent: str | None, key: str) -> bool:
+    """JSON attributes holding the source's own content (``api.request.data`` = ``requestParameters``,
+    ``api.response.data``, the top-level ``unmapped``): written as they are, their nulls, empty lists and
+    objects and array positions kept."""
+    return (key == "data" and parent in ("request", "response")) or (key == "unmapped" and parent is None)
 
 
-def strip_nulls(value: Any) -> Any:
+def strip_nulls(value: Any, parent: str | None = None) -> Any:
     """Drop null attributes, and empty lists and objects other than the top level (OCSF omits what is
-    unknown); the content of :data:`_OPAQUE` attributes is the source's and is left alone."""
+    unknown); the content of :func:`_opaque` attributes is the source's and is left alone."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if k in _OPAQUE:
+            if _opaque(parent, k):
                 if v is not None and not (k == "unmapped" and v == {}):
                     out[k] = v
                 continue
-            v = strip_nulls(v)
+            v = strip_nulls(v, k)
             if v is None or v == [] or (v == {} and k not in _KEEP_EMPTY):
                 continue
             out[k] = v
         return out
     if isinstance(value, list):
-        return [strip_nulls(v) for v in value if v is not None]
+        return [strip_nulls(v, parent) for v in value if v is not None]
     return value
 
 
