@@ -126,10 +126,10 @@ def test_cli_load_update_feeds_rejects(cli: Any, tmp_path: Path, http_server: Se
     _toml(ws, f'[intel.feeds.web]\nurl = "{http_server.url}/l.txt"\nformat = "plain"\ndecay_half_life_days = 30\n')
     r = cli("-w", ws, "--json", "intel", "update")
     assert r.code == 0, r.err
-    out = r.json()
+    [out] = r.json()  # --json gives a list, one object per feed, also for one feed
     assert (out["source"], out["status"], out["loaded"], out["sanity_dropped"]) == ("web", "loaded", 3, 1)
     r = cli("-w", ws, "--json", "intel", "update", "web")
-    assert r.json()["status"] == "not-modified"
+    assert r.json()[0]["status"] == "not-modified"
     r = cli("-w", ws, "--json", "intel", "load", FIX / "ipsum" / "ipsum-head.txt", "--source", "ipsum")
     assert r.code == 0 and r.json()["loaded"] == 201
     feeds = cli("-w", ws, "--json", "intel", "feeds").json()

@@ -198,36 +198,41 @@ def update(
     reports: list[LoadReport] = []
     rows: list[dict[str, Any]] = []
     others: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    """One object per name, in the order given (``--json``)."""
     failures: list[tuple[str, CairnError]] = []
     for name in wanted:
         if name in UPDATERS and name not in feeds:
             try:
-                others.append(UPDATERS[name](st))
-            except CairnError as exc:
-                failures.append((name, exc))
-                others.append(_failed(name, "", exc))
+                other = {"source": name, **UPDATERS[name](st)}
+            except Exception as exc:  # every name is tried; the failure is reported
+                err = _as_error(exc)
+                failures.append((name, err))
+                other = _failed(name, "", err)
+            others.append(other)
+            results.append(other)
             continue
         feed = feeds[name]
         try:
             with _progress(st, f"update {name}") as progress:
                 report = update_feed(store, feed, progress=progress)
-        except CairnError as exc:
-            failures.append((name, exc))
-            rows.append(_failed(name, redact_text(feed.url or feed.path), exc))
+        except Exception as exc:  # every feed is tried; the failure is reported
+            err = _as_error(exc)
+            failures.append((name, err))
+            rows.append(_failed(name, redact_text(feed.url or feed.path), err))
+            results.append(rows[-1])
             continue
         reports.append(report)
         rows.append(report.to_dict())
+        results.append(rows[-1])
     if st.json:
-        if rows:
-            st.emit_json(rows if len(rows) != 1 else rows[0])
-        if others:
-            st.emit_json(others)
+        st.emit_json(results)  # one document: a list, one object per name
     else:
         _report(st, reports)
         if failures or len(rows) > 1:
             _summary(st, rows)
         for o in others:
-            st.console.print(escape(f"{o['name'] if 'name' in o else o['source']}: "
+            st.console.print(escape(f"{o['source']}: "
                                     + ", ".join(f"{k} {v}" for k, v in o.items() if k not in ("name", "source"))),
                              highlight=False)
     if failures:
@@ -235,6 +240,13 @@ def update(
         reasons = "; ".join(f"{name}: {exc}" for name, exc in failures)
         raise FeedsFailed(f"{len(failures)} of {len(wanted)} feed(s) failed ({done} refreshed): {reasons}",
                           failures[0][1].exit_code)
+
+
+def _as_error(exc: Exception) -> CairnError:
+    """``exc`` as a :class:`CairnError` (an unexpected error keeps its type name; exit code 1)."""
+    if isinstance(exc, CairnError):
+        return exc
+    return CairnError(f"unexpected error ({type(exc).__name__}): {redact_text(str(exc))}")
 
 
 @intel_app.command("feeds")

@@ -21,17 +21,22 @@ Settings of one feed (every key optional except ``url`` or ``path``)::
     [intel.feeds.feodo.columns]   # csv: cairn field = feed column
     value = "dst_ip"
 
-HTTP: ``If-None-Match`` / ``If-Modified-Since`` from the current version (304 = not
-modified, nothing is parsed), retries with backoff ``0.5 s * 2^n`` (``Retry-After`` honoured
-up to 60 s) on 5xx, 429 and timeouts; other 4xx fail at once. Only http:// and https:// URLs
-are supported. User info in a URL (``https://user:password@host/...``) is sent as HTTP Basic auth
-(an ``Authorization`` in ``headers`` wins) and is dropped when a redirect leaves the host. Header
-values are never logged or stored; error messages and stored origins show URLs masked
+HTTP: ``If-None-Match`` / ``If-Modified-Since`` from the current version, sent only when that
+version was loaded from the same (masked) URL with the same load settings (304 = not modified,
+nothing is parsed; a changed lifecycle policy is still applied), retries with backoff
+``0.5 s * 2^n`` (``Retry-After`` honoured up to 60 s) on 5xx, 429, timeouts and connection
+errors (refused, reset, a body shorter than its ``Content-Length``, a cut-off chunked body);
+other 4xx fail at once. Only http:// and https:// URLs are supported. User info in a URL
+(``https://user:password@host/...``) is sent as HTTP Basic auth (an ``Authorization`` in
+``headers`` wins); Basic auth and every configured header are dropped when a redirect leaves the
+scheme, host or port. Header values are never logged, stored or shown in messages (an invalid
+value is reported by the header's name); error messages and stored origins show URLs masked
 (``user:***@``).
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import time
@@ -42,13 +47,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from cairn.config import Config, redact_text, split_userinfo
 from cairn.errors import ConfigError, RemoteError, TransientError
 from cairn.intel.formats import ParseContext, check_arguments, detect, get_format
 from cairn.intel.inputs import FeedInput, LocalInput, UrlInput
-from cairn.intel.store import IntelStore, LoadReport, LoadSettings, Progress, check_settings
+from cairn.intel.store import IntelStore, LoadReport, LoadSettings, Progress, check_settings, settings_hash
 
 USER_AGENT = "cairn-intel/0.1"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -174,6 +179,25 @@ def expand_env(value: str) -> str:
     return _ENV.sub(sub, value)
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP header name (RFC 9110 token)."""
+
+
+def check_header(name: str, value: str) -> None:
+    """Raise a :class:`ConfigError` naming the header (never showing its value) unless ``name: value``
+    can be sent: a token name, a value of Latin-1 characters without line breaks or NUL."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise ConfigError(f"feed header {name!r}: not a valid HTTP header name")
+    why = ("contains a line break" if "\r" in value or "\n" in value
+           else "contains a NUL character" if "\0" in value
+           else "contains characters outside Latin-1" if any(ord(c) > 255 for c in value)
+           else "contains control characters" if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value)
+           else None)
+    if why:
+        raise ConfigError(f"feed header {name}: value is not valid ({why}; check the setting and the "
+                          "environment variables it uses)")
+
+
 @dataclass
 class Response:
     """An HTTP result: 200 with a body (in memory or in ``path``) or 304."""
@@ -200,10 +224,13 @@ class HttpClient:
         shown = redact_text(url)
         check_url(url, "feed URL")
         url, basic = split_userinfo(url)
-        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity",
-                   **{k: expand_env(v) for k, v in self.headers.items()}}
+        own = {k: expand_env(v) for k, v in self.headers.items()}
+        for k, v in own.items():
+            check_header(k, v)
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **own}
         if basic is not None and not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = basic
+        private = frozenset({"authorization", *(k.lower() for k in own)})
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -211,7 +238,7 @@ class HttpClient:
         attempt = 0
         while True:
             try:
-                return self._once(url, shown, headers, dest)
+                return self._once(url, shown, headers, dest, private)
             except TransientError as exc:
                 if attempt >= self.retries:
                     tries = f"{attempt + 1} {'try' if attempt == 0 else 'tries'}"
@@ -219,16 +246,24 @@ class HttpClient:
                 self.sleep(min(60.0, getattr(exc, "retry_after", None) or self.backoff * 2 ** attempt))
                 attempt += 1
 
-    def _once(self, url: str, shown: str, headers: dict[str, str], dest: Path | None) -> Response:
+    def _once(self, url: str, shown: str, headers: dict[str, str], dest: Path | None,
+              private: frozenset[str] = frozenset({"authorization"})) -> Response:
         req = urllib.request.Request(url, headers=headers)
+        req.cairn_private = private  # type: ignore[attr-defined]  # dropped on a redirect to another host
         try:
             with _OPENER.open(req, timeout=self.timeout) as resp:
                 meta = (resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
+                expected = _content_length(resp.headers)
                 if dest is None:
-                    return Response(200, body=resp.read(), etag=meta[0], last_modified=meta[1])
+                    body = resp.read()
+                    _check_length(len(body), expected)
+                    return Response(200, body=body, etag=meta[0], last_modified=meta[1])
+                got = 0
                 with open(dest, "wb") as fh:
                     while block := resp.read(1 << 20):
                         fh.write(block)
+                        got += len(block)
+                _check_length(got, expected)
                 return Response(200, path=dest, etag=meta[0], last_modified=meta[1])
         except urllib.error.HTTPError as exc:
             if exc.code == 304:
@@ -245,10 +280,19 @@ class HttpClient:
                 raise TransientError(f"timed out after {self.timeout}s") from exc
             if isinstance(exc.reason, ConnectionError):
                 raise TransientError(f"connection failed: {exc.reason}") from exc
+            if isinstance(exc.reason, ValueError):  # e.g. a header refused by http.client: no text, it may hold it
+                raise RemoteError(f"{shown}: the request could not be sent ({type(exc.reason).__name__})") from None
             raise RemoteError(f"{shown}: {exc.reason}") from exc
         except ConnectionError as exc:
             raise TransientError(f"connection failed: {exc}") from exc
-        except ValueError as exc:  # http.client.InvalidURL and friends
+        except http.client.IncompleteRead as exc:  # a cut-off body (Content-Length or chunked)
+            raise TransientError(f"connection broken: response body cut short after {len(exc.partial):,} "
+                                 "byte(s) of the current part") from None
+        except http.client.HTTPException as exc:  # bad status line, header lines too long, ...
+            raise TransientError(f"connection broken: {type(exc).__name__}") from None
+        except ValueError as exc:  # http.client.InvalidURL, a header value http.client refuses, ...
+            if "header" in str(exc).lower():  # never show a header's value
+                raise RemoteError(f"{shown}: a request header was refused ({type(exc).__name__})") from None
             raise RemoteError(f"{shown}: invalid URL ({redact_text(str(exc))})") from None
 
     def fetch(self, url: str) -> bytes:
@@ -258,16 +302,51 @@ class HttpClient:
 
 
 class _DropAuthOnHostChange(urllib.request.HTTPRedirectHandler):
-    """Follow redirects, but never send ``Authorization`` to another scheme, host or port."""
+    """Follow redirects, but never send credentials to another scheme, host or port: ``Authorization``
+    (from ``headers`` or the URL's user info) and every configured header (``req.cairn_private``: the
+    lower-case names) are removed, for this hop and the ones after it."""
 
     def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
                          newurl: str) -> urllib.request.Request | None:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        old, dest = urlsplit(req.full_url), urlsplit(new.full_url) if new is not None else None
-        if new is not None and dest is not None and (old.scheme, old.netloc) != (dest.scheme, dest.netloc):
-            for key in [k for k in new.headers if k.lower() == "authorization"]:
-                del new.headers[key]
+        if new is None:
+            return None
+        private = getattr(req, "cairn_private", frozenset({"authorization"}))
+        new.cairn_private = private  # type: ignore[attr-defined]
+        if _origin(req.full_url) != _origin(new.full_url):
+            for hdrs in (new.headers, new.unredirected_hdrs):
+                for key in [k for k in hdrs if k.lower() in private or k.lower() == "authorization"]:
+                    del hdrs[key]
         return new
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, lower case, default ports filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return scheme, parts.netloc.lower(), None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _content_length(headers: Any) -> int | None:
+    """The ``Content-Length`` a body must have, or None (chunked, missing or unreadable)."""
+    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+        return None
+    try:
+        n = int(headers.get("Content-Length") or "")
+    except ValueError:
+        return None
+    return n if n >= 0 else None
+
+
+def _check_length(got: int, expected: int | None) -> None:
+    """A body shorter than its ``Content-Length`` is a broken connection (retried), never a feed."""
+    if expected is not None and got < expected:
+        raise TransientError(f"connection broken: response body ended after {got:,} of {expected:,} bytes "
+                             "(Content-Length)")
 
 
 _OPENER = urllib.request.build_opener(_DropAuthOnHostChange())
@@ -303,34 +382,74 @@ def open_target(target: str, client: HttpClient, scratch: Path, *, etag: str | N
         return UrlInput(shown, fetch, cache={urljoin(shown, "manifest.json"): resp.body or b""}), resp
     scratch.mkdir(parents=True, exist_ok=True)
     dest = scratch / f"download-{uuid.uuid4().hex[:12]}"
-    resp = client.get(target, etag=etag, last_modified=last_modified, dest=dest)
-    if resp.status == 304:
-        return None, resp
-    inp = LocalInput(dest)
+    try:
+        resp = client.get(target, etag=etag, last_modified=last_modified, dest=dest)
+        if resp.status == 304:
+            dest.unlink(missing_ok=True)
+            return None, resp
+        inp = LocalInput(dest)
+    except BaseException:  # a failed download leaves nothing behind
+        dest.unlink(missing_ok=True)
+        raise
     inp.origin = redact_text(target)
     return inp, resp
+
+
+def input_name(target: str) -> str:
+    """The file (or folder) name of a path or URL, without a URL's query and fragment
+    (``.../malware/emotet.txt?raw=true`` -> ``emotet.txt``)."""
+    shown = redact_text(target)
+    if is_url(shown):
+        shown = unquote(urlsplit(shown).path)
+    return shown.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _same_load(cur: dict[str, Any], origin: str, fmt: str, columns: dict[str, str], options: dict[str, str],
+               settings: LoadSettings) -> bool:
+    """Whether the current version ``cur`` was loaded from ``origin`` with the load settings given now
+    (then a 304 keeps it as it is; otherwise the feed must be downloaded again)."""
+    if cur.get("origin") != origin or not cur.get("settings_hash"):
+        return False
+    try:
+        format_ = get_format(cur["format"] if fmt == "auto" else fmt)
+    except ConfigError:
+        return False
+    ctx = ParseContext(columns=dict(columns), options=dict(options))
+    return bool(cur["settings_hash"] == settings_hash(format_, ctx, check_settings(settings)))
 
 
 def load_target(store: IntelStore, target: str, source: str, *, fmt: str = "auto",
                 columns: dict[str, str] | None = None, options: dict[str, str] | None = None,
                 settings: LoadSettings | None = None, client: HttpClient | None = None,
                 conditional: bool = False, progress: Progress | None = None) -> LoadReport:
-    """Load a file, folder or URL as a version of ``source``."""
+    """Load a file, folder or URL as a version of ``source``.
+
+    With ``conditional``, the current version's ETag / Last-Modified are sent when that version came
+    from the same origin with the same load settings; a 304 then keeps it (applying a changed
+    lifecycle policy) and reports it as ``not-modified`` with its counts."""
     client = client or HttpClient()
+    settings = settings or LoadSettings()
+    shown = redact_text(target)
     cur = store.current(source) if conditional else None
+    etag = last_modified = None
+    if cur and _same_load(cur, shown, fmt, columns or {}, options or {}, settings):
+        etag, last_modified = cur.get("etag"), cur.get("last_modified")
     scratch = store.ws.root / "tmp" / "intel-downloads"
-    inp, resp = open_target(target, client, scratch, etag=cur and cur.get("etag"),
-                            last_modified=cur and cur.get("last_modified"))
+    inp, resp = open_target(target, client, scratch, etag=etag, last_modified=last_modified)
     try:
         if inp is None:
-            store.mark_checked(source)
-            return LoadReport(source=source, status="not-modified", origin=redact_text(target), format=fmt,
-                              feed_version=cur and cur["feed_version"], unchanged=int((cur or {}).get("loaded") or 0))
+            if cur is None or not (etag or last_modified):
+                raise RemoteError(f"{shown}: HTTP 304 Not Modified to a request that was not conditional")
+            store.mark_checked(source, resp.etag if resp else None, resp.last_modified if resp else None)
+            store.set_policy(source, check_settings(settings))
+            loaded = int(cur.get("loaded") or 0)
+            return LoadReport(source=source, status="not-modified", origin=shown, format=cur.get("format") or fmt,
+                              feed_version=cur["feed_version"], content_hash=cur.get("content_hash"),
+                              loaded=loaded, unchanged=loaded, loaded_at=cur.get("loaded_at"))
         format_ = detect(inp) if fmt == "auto" else get_format(fmt)
         check_arguments(format_, columns or {}, options or {})
-        ctx = ParseContext(columns=dict(columns or {}), options=dict(options or {}),
-                           name=redact_text(target).rstrip("/").rsplit("/", 1)[-1])
-        return store.load(inp, source, format_, ctx, settings or LoadSettings(),
+        ctx = ParseContext(columns=dict(columns or {}), options=dict(options or {}), name=input_name(target))
+        return store.load(inp, source, format_, ctx, settings,
                           etag=resp.etag if resp else None, last_modified=resp.last_modified if resp else None,
                           progress=progress)
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urljoin
 
-from cairn.errors import InputError, RemoteError
+from cairn.errors import InputError, RemoteError, TransientError
 
 GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 64 * 1024
@@ -126,6 +126,8 @@ class UrlInput:
             return True
         try:
             self._fetch(urljoin(self.origin, member))
+        except TransientError:  # a broken connection or a timeout says nothing about the member
+            raise
         except (InputError, RemoteError):
             return False
         return True

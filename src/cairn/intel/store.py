@@ -562,6 +562,12 @@ def _reject_table(rows: list[tuple[str, Reject]]) -> pa.Table:
                      "reason": [r.reason for _, r in rows], "raw": [r.raw for _, r in rows]}, schema=REJECT_SCHEMA)
 
 
+def settings_hash(fmt: Format, ctx: ParseContext, s: LoadSettings) -> str:
+    """The hash of what shapes a load's rows (format, columns, options, settings other than the
+    lifecycle policy, normalisation rules): a version with the same content and this hash is the same."""
+    return _settings_hash(fmt, ctx, check_settings(s))
+
+
 def _settings_hash(fmt: Format, ctx: ParseContext, s: LoadSettings) -> str:
     shaping = {k: v for k, v in asdict(s).items() if k not in ("max_age_days", "decay_half_life_days")}
     text = json.dumps([fmt.name, dict(ctx.columns), dict(ctx.options), shaping, RULES_VERSION], sort_keys=True,

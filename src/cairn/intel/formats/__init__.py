@@ -125,7 +125,10 @@ def detect(inp: FeedInput) -> Format:
     if _is_misp_manifest(sample):
         raise InputError("this is a MISP feed manifest: load the feed folder or URL ending in /",
                          origin=inp.origin)
-    name = inp.origin.rsplit("/", 1)[-1]
+    origin = inp.origin
+    if "://" in origin:  # a URL: its query and fragment are not part of the file name
+        origin = origin.split("#", 1)[0].split("?", 1)[0]
+    name = origin.rsplit("/", 1)[-1]
     scores = [(f.detect(sample, name), f.name) for f in FORMATS.values() if f.detect is not None]
     best, fmt = max(scores)
     if best <= 0:

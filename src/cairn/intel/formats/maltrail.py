@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,8 +75,16 @@ def parse(inp: FeedInput, ctx: ParseContext) -> Iterator[ParsedChunk]:
         yield from _parse_trail(inp, ctx)
 
 
+def _origin_path(origin: str) -> PurePosixPath:
+    """The path of a file name or URL; a URL's query and fragment are not part of it
+    (``.../malware/emotet.txt?raw=true`` -> ``.../malware/emotet.txt``)."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", origin):
+        return PurePosixPath(unquote(urlsplit(origin).path))
+    return PurePosixPath(origin.replace("\\", "/"))
+
+
 def _parse_trail(inp: FeedInput, ctx: ParseContext) -> Iterator[ParsedChunk]:
-    path = PurePosixPath(inp.origin.replace("\\", "/"))
+    path = _origin_path(inp.origin)
     trail = ctx.options.get("trail") or path.name.removesuffix(".gz").removesuffix(".txt")
     parent = path.parent.name
     category = ctx.options.get("category") or (parent if parent in CATEGORIES else "malware")
