@@ -65,3 +65,49 @@ def test_s3_errors(cli: Any, bucket: dict[str, bytes], tmp_path: Any) -> None:
     assert r.code == 3 and "no objects under this S3 prefix" in r.err
     r = cli("-w", tmp_path / "ws", "ingest", "s3://no-such-bucket-cairn/AWSLogs/")
     assert r.code == 7 and "cannot list objects" in r.err
+
+
+# -- CloudTrail Insights delivered to S3 ----------------------------------------------------------------
+
+# How an Insights event is marked -> (eventType, eventCategory); None: the field is absent.
+INSIGHT_MARKS: dict[str, tuple[str | None, str | None]] = {
+    "eventType and eventCategory": ("AwsCloudTrailInsight", "Insight"),
+    "eventType only": ("AwsCloudTrailInsight", None),
+    "eventCategory only": (None, "Insight"),
+}
+
+
+def _insight(n: int, event_type: str | None, category: str | None) -> dict[str, Any]:
+    from conftest import CT_FIXTURES
+
+    rec = dict(json.loads((CT_FIXTURES / "aws-docs" / "insights.json").read_text())["Records"][0])
+    rec["eventID"] = f"insight-{n}"
+    rec.pop("eventType", None)
+    rec.pop("eventCategory", None)
+    if event_type:
+        rec["eventType"] = event_type
+    if category:
+        rec["eventCategory"] = category
+    return rec
+
+
+@pytest.mark.parametrize("marks", INSIGHT_MARKS)
+def test_insights_from_s3_go_to_their_table(cli: Any, aws_env: str, tmp_path: Any, marks: str) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=aws_env, region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    key = "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2019/11/14/111122223333_CloudTrail-Insight_us-east-1_20191114T0100Z_x.json.gz"
+    # Two Insights events, and an API call whose eventCategory (Management) names no Insight.
+    api = dict(RECORDS[0], eventCategory="Management")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=gz(records_doc([_insight(1, *INSIGHT_MARKS[marks]),
+                                                               _insight(2, *INSIGHT_MARKS[marks]), api])))
+    ws = tmp_path / "ws"
+    s = cli("-w", ws, "--json", "ingest", f"s3://{BUCKET}/AWSLogs/").json()
+    assert (s["records_read"], s["loaded"], s["quarantined"]) == (3, 3, 0)
+    assert (s["tables"]["cloudtrail_insights"]["loaded"], s["tables"]["cloudtrail"]["loaded"]) == (2, 1)
+    q = cli("-w", ws, "query", "SELECT event_uid, event_name, insight_type, origin FROM cloudtrail_insights "
+            "ORDER BY 1", "--format", "jsonl")
+    rows = [json.loads(line) for line in q.out.splitlines()]
+    assert rows == [{"event_uid": f"insight-{n}", "event_name": "UpdateInstanceInformation",
+                     "insight_type": "ApiCallRateInsight", "origin": f"s3://{BUCKET}/{key}"} for n in (1, 2)]

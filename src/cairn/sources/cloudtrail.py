@@ -5,7 +5,8 @@ Accepted shapes (all detected from content):
 organisation trails), bare JSON arrays, one event per line (CloudWatch Logs
 messages, their S3 exports with a timestamp before each event, Logstash), EventBridge "AWS API Call via CloudTrail" envelopes, and
 LookupEvents output (``{"Events": [{"CloudTrailEvent": "<json string>"}]}``).
-Digest files are skipped and counted; Insights events go to
+Digest files are skipped and counted; Insights events (``eventType``
+``AwsCloudTrailInsight`` or ``eventCategory`` ``Insight``) go to
 ``cloudtrail_insights``. Maps to OCSF API Activity (6003).
 """
 
@@ -165,8 +166,10 @@ WITH i AS (
 )
 SELECT origin, locator,
     CASE WHEN ok THEN raw ELSE item END AS raw,
-    CASE WHEN ok AND contains(raw, 'AwsCloudTrailInsight')
-              AND json_extract_string(raw, '$.eventType') = 'AwsCloudTrailInsight'
+    -- Insights events: eventType AwsCloudTrailInsight, or (some exports) only eventCategory Insight
+    CASE WHEN ok AND contains(raw, 'Insight')
+              AND (json_extract_string(raw, '$.eventType') = 'AwsCloudTrailInsight'
+                   OR json_extract_string(raw, '$.eventCategory') = 'Insight')
          THEN 'cloudtrail_insights' ELSE 'cloudtrail' END AS route,
     CASE WHEN wrap IS NULL THEN 'invalid JSON'
          WHEN NOT ok THEN 'CloudTrailEvent is not valid JSON'
