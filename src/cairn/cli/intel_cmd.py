@@ -198,8 +198,7 @@ def update(
     reports: list[LoadReport] = []
     rows: list[dict[str, Any]] = []
     others: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] = []
-    """One object per name, in the order given (``--json``)."""
+    results: list[dict[str, Any]] = []  # one object per name, in the order given (--json)
     failures: list[tuple[str, CairnError]] = []
     for name in wanted:
         if name in UPDATERS and name not in feeds:
