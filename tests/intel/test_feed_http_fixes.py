@@ -106,8 +106,8 @@ def _serve(state: FeedServer) -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-@pytest.fixture(name="feed_server")
-def feed_server_fixture() -> Iterator[FeedServer]:
+def _running() -> Iterator[FeedServer]:
+    """A :class:`FeedServer` on a port of its own, shut down afterwards."""
     state = FeedServer("")
     server, state.url = _serve(state)
     try:
@@ -115,17 +115,17 @@ def feed_server_fixture() -> Iterator[FeedServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(name="feed_server")
+def feed_server_fixture() -> Iterator[FeedServer]:
+    yield from _running()
 
 
 @pytest.fixture(name="other_server")
 def other_server_fixture() -> Iterator[FeedServer]:
-    state = FeedServer("")
-    server, state.url = _serve(state)
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+    """A second server (another port: another host for redirects)."""
+    yield from _running()
 
 
 def _client(feed: FeedConfig) -> HttpClient:

@@ -47,12 +47,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from cairn.config import Config, redact_text, split_userinfo
 from cairn.errors import ConfigError, RemoteError, TransientError
 from cairn.intel.formats import ParseContext, check_arguments, detect, get_format
-from cairn.intel.inputs import FeedInput, LocalInput, UrlInput
+from cairn.intel.inputs import FeedInput, LocalInput, UrlInput, origin_path
 from cairn.intel.store import IntelStore, LoadReport, LoadSettings, Progress, check_settings, settings_hash
 
 USER_AGENT = "cairn-intel/0.1"
@@ -398,10 +398,7 @@ def open_target(target: str, client: HttpClient, scratch: Path, *, etag: str | N
 def input_name(target: str) -> str:
     """The file (or folder) name of a path or URL, without a URL's query and fragment
     (``.../malware/emotet.txt?raw=true`` -> ``emotet.txt``)."""
-    shown = redact_text(target)
-    if is_url(shown):
-        shown = unquote(urlsplit(shown).path)
-    return shown.rstrip("/").rsplit("/", 1)[-1]
+    return origin_path(redact_text(target)).rstrip("/").rsplit("/", 1)[-1]
 
 
 def _same_load(cur: dict[str, Any], origin: str, fmt: str, columns: dict[str, str], options: dict[str, str],
@@ -415,7 +412,7 @@ def _same_load(cur: dict[str, Any], origin: str, fmt: str, columns: dict[str, st
     except ConfigError:
         return False
     ctx = ParseContext(columns=dict(columns), options=dict(options))
-    return bool(cur["settings_hash"] == settings_hash(format_, ctx, check_settings(settings)))
+    return bool(cur["settings_hash"] == settings_hash(format_, ctx, settings))
 
 
 def load_target(store: IntelStore, target: str, source: str, *, fmt: str = "auto",

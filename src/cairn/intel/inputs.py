@@ -11,12 +11,22 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin, urlsplit
 
 from cairn.errors import InputError, RemoteError, TransientError
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def origin_path(origin: str) -> str:
+    """The path of a file name or URL: a URL's query and fragment are not part of it
+    (``.../malware/emotet.txt?raw=true`` -> ``/.../malware/emotet.txt``)."""
+    return unquote(urlsplit(origin).path) if _SCHEME.match(origin) else origin
+
 
 GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 64 * 1024

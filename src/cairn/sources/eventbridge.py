@@ -22,7 +22,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from cairn.sources.sqlkit import cwl_body
+from cairn.sources.sqlkit import cwl_body, lit
 
 if TYPE_CHECKING:
     from cairn.sources.base import Sniff, Source
@@ -58,11 +58,7 @@ def source_of(detail_type: object) -> str | None:
 
 def sql_list(values: tuple[str, ...]) -> str:
     """A SQL list literal of constant names, e.g. ``('a', 'b')`` (for code constants, never data)."""
-    return "(" + ", ".join(_lit(v) for v in values) + ")"
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return "(" + ", ".join(lit(v) for v in values) + ")"
 
 
 def _target_sql(primary: str) -> str:
@@ -70,13 +66,13 @@ def _target_sql(primary: str) -> str:
     the name of the source an item goes to (``primary`` unless it is an EventBridge envelope of a
     detail-type :data:`DETAIL_TYPES` gives to another source)."""
     body = "_eb_body"
-    whens = " ".join(f"WHEN {_lit(dt)} THEN {_lit(name)}" for dt, name in DETAIL_TYPES.items())
+    whens = " ".join(f"WHEN {lit(dt)} THEN {lit(name)}" for dt, name in DETAIL_TYPES.items())
     # contains() spares most items a parse; json_extract_string of a non-object is NULL.
     detail_type = (
         f"CASE WHEN contains({body}, 'detail-type') AND json_valid({body}) "
         f"THEN json_extract_string({body}, '$.\"detail-type\"') END"
     )
-    return f"coalesce(CASE ({detail_type}) {whens} END, {_lit(primary)})"
+    return f"coalesce(CASE ({detail_type}) {whens} END, {lit(primary)})"
 
 
 def router_sql(primary: str, members: Mapping[str, str]) -> str:
@@ -87,7 +83,7 @@ def router_sql(primary: str, members: Mapping[str, str]) -> str:
     """
     branches = [
         f"SELECT origin, locator, raw, route, error FROM ("
-        f"WITH _items AS (SELECT origin, locator, item, header FROM _eb_items WHERE _eb_to = {_lit(name)}) "
+        f"WITH _items AS (SELECT origin, locator, item, header FROM _eb_items WHERE _eb_to = {lit(name)}) "
         f"SELECT * FROM ({sql}))"
         for name, sql in members.items()
     ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from cairn.lake.addresses import ADDRESS_RE
 from cairn.lake.schema import PROVENANCE_COLUMNS, Column, TableSpec, common_columns
 from cairn.sources.base import IpColumn, Observable, Sniff, Source
-from cairn.sources.sqlkit import compact_spec, content_uid, cwl_body, ip_bins, ip_list, json_kind, unique
+from cairn.sources.sqlkit import compact_spec, content_uid, cwl_body, ip_bins, ip_list, json_kind, lit, unique
 
 ROUTE53 = TableSpec(
     name="route53",
@@ -71,10 +71,6 @@ SELECT origin, locator, CASE WHEN json_valid(body) THEN body ELSE item END AS ra
          END AS error
 FROM i
 """
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
 
 _HOST_TYPES = "('CNAME', 'DNAME', 'PTR', 'NS', 'MX', 'SRV')"
 _HOST_RE = r"[a-z0-9_-]+(\.[a-z0-9_-]+)+"
@@ -135,7 +131,7 @@ SELECT
          WHEN j.answers IS NOT NULL AND json_type(j.answers) NOT IN ('ARRAY', 'OBJECT')
               THEN 'answers is not a list of answers'
          WHEN json_type(j.srcids) NOT IN ('OBJECT', 'NULL') THEN 'srcids is not an object'
-         WHEN nullif(j.srcaddr, '') IS NOT NULL AND NOT regexp_full_match(j.srcaddr, {_lit(ADDRESS_RE)})
+         WHEN nullif(j.srcaddr, '') IS NOT NULL AND NOT regexp_full_match(j.srcaddr, {lit(ADDRESS_RE)})
               THEN 'srcaddr is not an IP address: ' || left(j.srcaddr, 64)
          END AS _reject
 FROM (

@@ -29,6 +29,11 @@ from typing import Any
 from cairn.lake.addresses import IPV4_RE
 
 
+def lit(text: str) -> str:
+    """A SQL string literal of a constant of the code (a name, a pattern; never data: data is bound)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def cwl_body(item: str = "item") -> str:
     """SQL: the item without the timestamp CloudWatch Logs exports write before each message
     (``2024-07-29T12:00:00.000Z {...}``)."""

@@ -35,6 +35,7 @@ from cairn.lake.schema import PROVENANCE_COLUMNS, Column, TableSpec, common_colu
 from cairn.sources.base import FrameContext, IpColumn, Observable, Sniff, Source
 from cairn.sources.files import PARQUET_MAGIC, SNIFF_BYTES, read_all, read_head
 from cairn.sources.framing import Rejected, line_items_table
+from cairn.sources.sqlkit import lit
 
 if TYPE_CHECKING:
     from cairn.sources.files import InputFile
@@ -127,12 +128,8 @@ VPCFLOW = TableSpec(
 _NL = "chr(10)"
 
 
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
-_CHECKS = "MAP {" + ", ".join(f"{_lit(f)}: {c}" for f, _, _, c, _ in FIELDS if c is not None) + "}"
-_KNOWN_LIST = "[" + ", ".join(_lit(f) for f, *_ in FIELDS) + "]"
+_CHECKS = "MAP {" + ", ".join(f"{lit(f)}: {c}" for f, _, _, c, _ in FIELDS if c is not None) + "}"
+_KNOWN_LIST = "[" + ", ".join(lit(f) for f, *_ in FIELDS) + "]"
 # Delivery time in S3 file names: <acct>_vpcflowlogs_<region>_<fl-id>_<YYYYMMDDTHHmmZ>_<hash>.log.gz
 _FILE_TIME = (
     "try_strptime(regexp_extract(origin, '_vpcflowlogs_[^/]*_([0-9]{8}T[0-9]{4}Z)_[^/]*$', 1), "
@@ -147,7 +144,7 @@ _SPLIT = (
 )
 _BAD_VALUE = f"""list_position(list_transform(v, lambda x, i:
         CASE WHEN checks[i] IS NULL OR x = '-' THEN false
-             WHEN checks[i] = -1 THEN NOT regexp_full_match(x, {_lit(ADDRESS_RE)})
+             WHEN checks[i] = -1 THEN NOT regexp_full_match(x, {lit(ADDRESS_RE)})
              ELSE NOT coalesce(regexp_full_match(x, '[0-9]{{1,18}}') AND TRY_CAST(x AS BIGINT) <= checks[i], false)
         END), true)"""
 
@@ -208,9 +205,9 @@ def _value(column: str, typ: str) -> str:
     return f"{v} AS {column}"
 
 
-_POSITIONS = ",\n           ".join(f"list_position(names, {_lit(f)}) AS p_{c}" for f, c, *_ in FIELDS)
+_POSITIONS = ",\n           ".join(f"list_position(names, {lit(f)}) AS p_{c}" for f, c, *_ in FIELDS)
 _VALUES = ",\n        ".join(_value(c, t) for _, c, t, *_ in FIELDS)
-_PROTOCOL_NAME = "CASE protocol " + " ".join(f"WHEN {n} THEN {_lit(s)}" for n, s in PROTOCOLS.items()) + " END"
+_PROTOCOL_NAME = "CASE protocol " + " ".join(f"WHEN {n} THEN {lit(s)}" for n, s in PROTOCOLS.items()) + " END"
 _OUT = ", ".join(
     c if c != "protocol" else f"protocol, {_PROTOCOL_NAME} AS protocol_name" for _, c, *_ in FIELDS
 )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from cairn.errors import ConfigError, InputError
 from cairn.intel.formats import abusech, csv_mapped, guardduty, maltrail, misp, plain, stix
 from cairn.intel.formats._common import ParseContext
-from cairn.intel.inputs import FeedInput, content_hash, head
+from cairn.intel.inputs import FeedInput, content_hash, head, origin_path
 from cairn.intel.model import ParsedChunk
 from cairn.intel.normalize import HASH_ALGORITHMS, TYPES
 
@@ -125,10 +125,7 @@ def detect(inp: FeedInput) -> Format:
     if _is_misp_manifest(sample):
         raise InputError("this is a MISP feed manifest: load the feed folder or URL ending in /",
                          origin=inp.origin)
-    origin = inp.origin
-    if "://" in origin:  # a URL: its query and fragment are not part of the file name
-        origin = origin.split("#", 1)[0].split("?", 1)[0]
-    name = origin.rsplit("/", 1)[-1]
+    name = origin_path(inp.origin).rsplit("/", 1)[-1]
     scores = [(f.detect(sample, name), f.name) for f in FORMATS.values() if f.detect is not None]
     best, fmt = max(scores)
     if best <= 0:

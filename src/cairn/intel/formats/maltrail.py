@@ -32,14 +32,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from cairn.intel.formats._common import Builder, ParseContext, text_lines
-from cairn.intel.inputs import FeedInput, head
+from cairn.intel.inputs import FeedInput, head, origin_path
 from cairn.intel.model import PARSED_SCHEMA, ParsedChunk, Reject
 
 CATEGORIES = ("malware", "malicious", "suspicious", "mass_scanner", "mass_scanner_cidr")
@@ -75,16 +74,8 @@ def parse(inp: FeedInput, ctx: ParseContext) -> Iterator[ParsedChunk]:
         yield from _parse_trail(inp, ctx)
 
 
-def _origin_path(origin: str) -> PurePosixPath:
-    """The path of a file name or URL; a URL's query and fragment are not part of it
-    (``.../malware/emotet.txt?raw=true`` -> ``.../malware/emotet.txt``)."""
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", origin):
-        return PurePosixPath(unquote(urlsplit(origin).path))
-    return PurePosixPath(origin.replace("\\", "/"))
-
-
 def _parse_trail(inp: FeedInput, ctx: ParseContext) -> Iterator[ParsedChunk]:
-    path = _origin_path(inp.origin)
+    path = PurePosixPath(origin_path(inp.origin).replace("\\", "/"))
     trail = ctx.options.get("trail") or path.name.removesuffix(".gz").removesuffix(".txt")
     parent = path.parent.name
     category = ctx.options.get("category") or (parent if parent in CATEGORIES else "malware")
